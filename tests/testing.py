@@ -1,0 +1,110 @@
+"""Shared test helpers: the Keras layer test of STYLE.md section 8."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def _as_list(x: Any) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def run_layer_test(
+    cls: type,
+    init_kwargs: Mapping[str, Any],
+    input_data: Any,
+    expected_output_shape: tuple | None = None,
+    expected_num_trainable_weights: int | None = None,
+    *,
+    call_kwargs: Mapping[str, Any] | None = None,
+    expected_output_dtype: str = "float32",
+    output_fn: Callable[[Any], Any] | None = None,
+    atol: float = 1e-6,
+) -> keras.layers.Layer:
+    """Checks a layer the way keras-hub checks its layers.
+
+    Builds `cls(**init_kwargs)`, calls it on `input_data` (inference mode) and
+    checks: output shape and dtype; the trainable weight count; that
+    `get_config`/`from_config` and `keras.saving` serialize round trips give
+    layers with identical outputs once the weights are copied; that the layer
+    runs inside `tf.function`; that one SGD training step on a sum-of-squares
+    loss changes every trainable weight that receives a gradient.
+
+    Args:
+      cls: the layer class.
+      init_kwargs: constructor arguments.
+      input_data: the first positional call argument (tensor or structure).
+      expected_output_shape: the output shape, or None to skip the check.
+      expected_num_trainable_weights: the number of trainable weights.
+      call_kwargs: extra call keyword arguments (masks, ...).
+      expected_output_dtype: the dtype of the (selected) output.
+      output_fn: selects the tensor to check from a structured output.
+      atol: tolerance of the round-trip comparisons.
+
+    Returns:
+      The built layer.
+    """
+    call_kwargs = dict(call_kwargs or {})
+    select = output_fn or (lambda y: y)
+    layer = cls(**init_kwargs)
+    out = select(layer(input_data, training=False, **call_kwargs))
+    if expected_output_shape is not None:
+        assert tuple(out.shape) == tuple(expected_output_shape), (
+            f"{cls.__name__}: shape {tuple(out.shape)} != "
+            f"{tuple(expected_output_shape)}"
+        )
+    assert keras.backend.standardize_dtype(out.dtype) == expected_output_dtype
+    if expected_num_trainable_weights is not None:
+        assert len(layer.trainable_weights) == expected_num_trainable_weights, (
+            f"{cls.__name__}: {len(layer.trainable_weights)} trainable weights"
+        )
+
+    # Config round trip and keras.saving round trip: same outputs.
+    config = layer.get_config()
+    for clone in (
+        cls.from_config(config),
+        keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(layer)
+        ),
+    ):
+        clone(input_data, training=False, **call_kwargs)
+        clone.set_weights(layer.get_weights())
+        clone_out = select(clone(input_data, training=False, **call_kwargs))
+        np.testing.assert_allclose(
+            np.asarray(clone_out), np.asarray(out), atol=atol
+        )
+        assert clone.get_config() == config
+
+    # Inside tf.function.
+    fn_out = tf.function(
+        lambda x: select(layer(x, training=False, **call_kwargs))
+    )(input_data)
+    np.testing.assert_allclose(np.asarray(fn_out), np.asarray(out), atol=1e-5)
+
+    # One training step changes the weights.
+    if layer.trainable_weights:
+        before = [np.array(w) for w in layer.trainable_weights]
+        with tf.GradientTape() as tape:
+            y = select(layer(input_data, training=True, **call_kwargs))
+            loss = tf.reduce_sum(tf.square(tf.cast(y, "float32")))
+            if layer.losses:
+                loss += tf.add_n([tf.cast(v, "float32") for v in layer.losses])
+        grads = tape.gradient(loss, layer.trainable_weights)
+        pairs = [
+            (g, w)
+            for g, w in zip(grads, layer.trainable_weights)
+            if g is not None
+        ]
+        assert pairs, f"{cls.__name__}: no gradient reaches any weight"
+        keras.optimizers.SGD(0.1).apply_gradients(pairs)
+        changed = [
+            not np.array_equal(b, np.array(w))
+            for b, w in zip(before, layer.trainable_weights)
+        ]
+        assert any(changed), f"{cls.__name__}: training changed no weight"
+    return layer
