@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import importlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,18 +51,24 @@ class ModalitySpec:
       name: the key in `MultiModel.modalities`. Every problem that names the
         same key shares one modality instance (the paper shares modality nets
         by modality, never by task).
-      cls: the `t2t_multimodel.modalities` class to build.
+      cls: the `t2t_multimodel.modalities` class to build, or its import
+        path as a string (`"t2t_multimodel.modalities.symbol.SymbolModality"`),
+        resolved when the modality is built.
       kwargs: constructor arguments other than `hidden_dim`.
     """
 
     name: str
-    cls: type
+    cls: type | str
     kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def build(self, hidden_dim: int, **overrides: Any) -> Any:
         """Instantiates the modality at body width `hidden_dim`."""
         kwargs = {**dict(self.kwargs), **overrides}
-        return self.cls(hidden_dim=hidden_dim, name=self.name, **kwargs)
+        cls = self.cls
+        if isinstance(cls, str):
+            module_name, _, class_name = cls.rpartition(".")
+            cls = getattr(importlib.import_module(module_name), class_name)
+        return cls(hidden_dim=hidden_dim, name=self.name, **kwargs)
 
 
 @dataclasses.dataclass(frozen=True)
