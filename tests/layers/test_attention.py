@@ -262,3 +262,36 @@ class TestAttentionBlock:
             outs.append(np.asarray(y))
         assert int(state["index"]) == 10
         np.testing.assert_allclose(np.concatenate(outs, 1), full, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "name", ["t2t_v19_text_seed1.npz", "t2t_v19_text_d64_seed1.npz"]
+)
+@pytest.mark.parametrize(
+    "layer_index,input_tap",
+    [(0, "16_decoder_input"), (1, "24_dec0_ffn_residual_out")],
+)
+def test_matches_t2t_v19_dump(name, layer_index, input_tap):
+    dump = test_conv._load_dump(name)
+    taps = {k[7:]: dump[k] for k in dump.files if k.startswith("tap/")}
+    x = dump["tap/" + input_tap]  # [B, T, d]
+    encoded = taps["enc1_residual_out"][:, :, 0]  # [B, L, d]
+    source_mask = dump["in/inputs"][:, :, 0, 0] != 0  # [B, L]
+    d = x.shape[-1]
+    prefix = f"var/multi_model/dec_layer_{layer_index}/attention/"
+
+    def load(scope):
+        layer = attention.MultiHeadAttention(d, 8)
+        layer.build(x.shape)
+        for n in ("q", "k", "v", "output_transform"):
+            getattr(layer, n).kernel.assign(dump[f"{prefix}{scope}/{n}/kernel"])
+        return layer
+
+    y = load("decoder_self_attention")(x, causal=True)
+    np.testing.assert_allclose(
+        y, taps[f"dec{layer_index}_self_attention"], atol=1e-5
+    )
+    z = load("encdec_attention")(y, encoded, memory_mask=source_mask)
+    np.testing.assert_allclose(
+        z, taps[f"dec{layer_index}_encdec_attention"], atol=1e-5
+    )

@@ -379,3 +379,51 @@ class TestConvBlock:
         block.build((None, None, 8))
         with pytest.raises(ValueError):
             block.initial_state(1)
+
+
+PARITY_DIR = "/work/shared/reference/t2t_v19_parity"
+
+
+def _load_dump(name: str):
+    path = f"{PARITY_DIR}/{name}"
+    try:
+        return np.load(path)
+    except FileNotFoundError:
+        pytest.skip(f"{path} not available")
+
+
+@pytest.mark.parametrize(
+    "name", ["t2t_v19_text_seed1.npz", "t2t_v19_text_d64_seed1.npz"]
+)
+@pytest.mark.parametrize("layer_index", [0, 1])
+def test_conv_steps_match_t2t_v19_dump(name, layer_index):
+    # T2T v1.9 conv_res_step: four ConvSteps on the masked encoder input,
+    # (filter, 3), (filter, 3), (d, 15), (d, 15, dilation 4), SAME padding.
+    dump = _load_dump(name)
+    inputs = {0: "01_encoder_input_timing", 1: "07_enc0_residual_out"}
+    outputs = {0: "02_enc0_conv_res_step", 1: "08_enc1_conv_res_step"}
+    x = dump["tap/" + inputs[layer_index]][:, :, 0]  # [B, L, d]
+    mask = dump["in/inputs"][:, :, 0, 0] != 0  # [B, L]
+    d = x.shape[-1]
+    prefix = f"var/multi_model/enc_layer_{layer_index}/conv_res_step/"
+    filters = dump[prefix + "residual1/conv_block_0_single/pointwise_kernel"]
+    specs = [
+        ("residual1", 0, filters.shape[-1], 3, 1),
+        ("residual1", 1, filters.shape[-1], 3, 1),
+        ("residual2", 0, d, 15, 1),
+        ("residual2", 1, d, 15, 4),
+    ]
+    y = x
+    for scope, i, width, kernel, dilation in specs:
+        step = conv.ConvStep(width, kernel, dilation_rate=dilation)
+        step.build(y.shape)
+        conv_scope = f"{prefix}{scope}/conv_block_{i}_single/"
+        norm_scope = f"{prefix}{scope}/conv_block_norm_{i}/layer_norm_"
+        step.conv.depthwise_kernel.assign(dump[conv_scope + "depthwise_kernel"])
+        step.conv.pointwise_kernel.assign(dump[conv_scope + "pointwise_kernel"])
+        step.layer_norm.gamma.assign(dump[norm_scope + "scale"])
+        step.layer_norm.beta.assign(dump[norm_scope + "bias"])
+        y = np.asarray(step(y, padding_mask=mask))
+    np.testing.assert_allclose(
+        y, dump["tap/" + outputs[layer_index]][:, :, 0], atol=1e-5
+    )

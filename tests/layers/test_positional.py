@@ -94,3 +94,36 @@ class TestAddTimingSignal:
         for t in (0, 4, 8):
             y = fn(tf.constant(x[:, t : t + 1]), tf.constant(t))
             np.testing.assert_allclose(y, full[:, t : t + 1], atol=1e-6)
+
+
+PARITY_DIR = "/work/shared/reference/t2t_v19_parity"
+
+
+@pytest.mark.parametrize(
+    "name", ["t2t_v19_text_seed1.npz", "t2t_v19_text_d64_seed1.npz"]
+)
+def test_matches_t2t_v19_dump(name):
+    try:
+        dump = np.load(f"{PARITY_DIR}/{name}")
+    except FileNotFoundError:
+        pytest.skip(f"{name} not available")
+    # Encoder: add_timing_signal, 16 timescales, zero-padded to d.
+    bottom = dump["tap/00_inputs_bottom"][:, :, 0]  # [B, L, d]
+    timed = dump["tap/01_encoder_input_timing"][:, :, 0]
+    length, d = bottom.shape[1:]
+    encoder = positional.AddTimingSignal(16)
+    np.testing.assert_allclose(encoder(bottom), timed, atol=1e-6)
+    # Decoder: add_timing_signal_1d, full depth, on the shifted targets.
+    shifted = np.concatenate(
+        [
+            np.broadcast_to(dump["tap/15_target_space_emb"][0, 0], (2, 1, d)),
+            dump["tap/14_targets_bottom"][:, :-1],
+        ],
+        axis=1,
+    )
+    decoder = positional.AddTimingSignal()
+    np.testing.assert_allclose(
+        decoder(shifted.astype("float32")),
+        dump["tap/16_decoder_input"],
+        atol=1e-6,
+    )
