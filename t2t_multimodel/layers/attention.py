@@ -245,6 +245,8 @@ class AttentionBlock(keras.layers.Layer):
       layer_norm_epsilon: epsilon of every LayerNorm.
       kernel_initializer: initializer of the conv and attention kernels.
       num_timescales: timing signal; None = full depth (the paper's).
+      use_timing_signal: add the timing signal (a stack of blocks may add it
+        only in its first block).
 
     Call args:
       target: `[B, T, d]` (shifted targets in the mixer / decoder).
@@ -271,12 +273,14 @@ class AttentionBlock(keras.layers.Layer):
         layer_norm_epsilon: float = 1e-6,
         kernel_initializer: Any = "glorot_uniform",
         num_timescales: int | None = None,
+        use_timing_signal: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.hidden_dim = int(hidden_dim)
         self.num_heads = int(num_heads)
         self.dropout = dropout
+        self.use_timing_signal = use_timing_signal
         self.attention_dropout = attention_dropout
         self.kernel_sizes = tuple(int(k) for k in kernel_sizes)
         self.dilation_rates = tuple(int(d) for d in dilation_rates)
@@ -338,7 +342,7 @@ class AttentionBlock(keras.layers.Layer):
         source_mask: Any = None,
         target_mask: Any = None,
     ) -> Any:
-        x = self.timing(target)
+        x = self.timing(target) if self.use_timing_signal else target
         for block in self.conv_blocks:
             x = block(x, training=training, padding_mask=target_mask)
         y = self.self_attention(x, training=training, causal=True)
@@ -386,7 +390,9 @@ class AttentionBlock(keras.layers.Layer):
         earlier target positions went through `step` before.
         """
         index = state["index"]
-        x = self.timing(target_t, start_index=index)
+        x = target_t
+        if self.use_timing_signal:
+            x = self.timing(target_t, start_index=index)
         conv_states = []
         for block, block_state in zip(self.conv_blocks, state["conv"]):
             x, block_state = block.step(x, block_state, training=training)
@@ -427,5 +433,6 @@ class AttentionBlock(keras.layers.Layer):
                 self.kernel_initializer
             ),
             num_timescales=self.num_timescales,
+            use_timing_signal=self.use_timing_signal,
         )
         return config

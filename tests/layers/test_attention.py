@@ -295,3 +295,19 @@ def test_matches_t2t_v19_dump(name, layer_index, input_tap):
     np.testing.assert_allclose(
         z, taps[f"dec{layer_index}_encdec_attention"], atol=1e-5
     )
+
+
+def test_attention_block_without_timing_signal():
+    rng = _rng(13)
+    target = rng.normal(size=(2, 7, 16)).astype("float32")
+    source = rng.normal(size=(2, 4, 16)).astype("float32")
+    timed = attention.AttentionBlock(16, **SMALL)
+    plain = attention.AttentionBlock(16, use_timing_signal=False, **SMALL)
+    y = timed(target, source)
+    plain(target, source)
+    plain.set_weights(timed.get_weights())
+    signal = np.asarray(positional.timing_signal(7, 16))
+    np.testing.assert_allclose(plain(target + signal, source), y, atol=1e-5)
+    state = plain.initial_state(source, 7)
+    y_0, _ = plain.step(target[:, :1] + signal[:1], state)
+    np.testing.assert_allclose(y_0, y[:, :1], atol=1e-5)
