@@ -137,3 +137,44 @@ class TestWavManifest:
         (tmp_path / "wav_manifest_dev.tsv").write_text("a.wav no tab\n")
         with pytest.raises(ValueError, match="wav_manifest_dev.tsv:1"):
             next(problem.generate("dev", str(tmp_path)))
+
+
+def test_datagen_end_to_end(tmp_path):
+    """WAV manifest -> vocabulary + TFRecords -> parsed and preprocessed."""
+    datagen = pytest.importorskip("problems.datagen")
+    from t2t_multimodel.data import tfrecord
+    from t2t_multimodel.data import vocabulary as vocabulary_lib
+
+    raw, data = tmp_path / "raw", tmp_path / "data"
+    raw.mkdir()
+    texts = ["the cat sat on the mat", "a dog ran home", "the dog sat"]
+    for i in range(len(texts)):
+        soundfile.write(
+            raw / f"{i}.wav", _tone(400 * (i + 1), 300.0, 8000), 8000
+        )
+    (raw / "wav_manifest_train.tsv").write_text(
+        "".join(f"{i}.wav\t{t}\n" for i, t in enumerate(texts[:2]))
+    )
+    (raw / "wav_manifest_dev.tsv").write_text(f"2.wav\t{texts[2]}\n")
+    datagen.generate_data(
+        problem_names="speech_wav_manifest8k",
+        data_dir=str(data),
+        tmp_dir=str(raw),
+        num_shards=1,
+        vocab_size=64,
+        verbose=False,
+    )
+    problem = speech_librispeech.SPEECH_WAV_MANIFEST8K
+    vocab = vocabulary_lib.Vocabulary.load(
+        str(data / problem.features["targets"].vocabulary)
+    )
+    (path,) = tfrecord.shard_paths(str(data), problem.name, "dev", 1)
+    (record,) = tf.data.TFRecordDataset(path)
+    example = tfrecord.parse_example(record, problem.features)
+    # 1200 samples at 8 kHz -> 2400 at 16 kHz; text ids end with EOS.
+    assert example["inputs"].shape == (2400,)
+    ids = example["targets"].numpy().tolist()
+    assert ids[-1] == vocabulary_lib.EOS_ID
+    assert vocab.decode(ids[:-1]) == "the dog sat"
+    (to_log_mel,) = problem.preprocessors
+    assert to_log_mel.apply(example)["inputs"].shape == (15, 80)
