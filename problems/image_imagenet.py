@@ -35,7 +35,10 @@ Raw layouts read from `tmp_dir` (the first one found wins):
    `meta.mat`, or the train folder names, in that order; a list that is not
    1000 long is used with a warning (for subsets).
 Train examples are shuffled once with a fixed seed (as build_imagenet_data
-does), because shards written in class order would mix poorly.
+does), because shards written in class order would mix poorly. Image bytes
+are stored as shipped: `tf.io.decode_image` in the preprocessor reads the
+few CMYK JPEGs and the PNG saved as `.JPEG` that build_imagenet_data.py had
+to convert for the TF of its day.
 T2T's joint recipe weighted ImageNet's loss by 0.7 (multimodel_facts.md 5.2);
 the paper uses the same hyperparameters for every task, so the default here
 is 1.0 (`imagenet_problem(loss_multiplier=0.7)` gives T2T's value).
