@@ -304,6 +304,8 @@ class ConvStep(keras.layers.Layer):
         whose earlier positions went through `step` before.
         """
         y = ops.cast(self._activate(x_t), state.dtype)
+        # [B, 1, C]; the static length keeps the state shape fixed in loops.
+        y = ops.reshape(y, (ops.shape(y)[0], 1, y.shape[-1]))
         window = ops.concatenate([state, y], axis=1)  # [B, field, C]
         out = self.layer_norm(self.conv.apply_window(window))
         return out, window[:, 1:]

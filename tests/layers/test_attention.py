@@ -311,3 +311,24 @@ def test_attention_block_without_timing_signal():
     state = plain.initial_state(source, 7)
     y_0, _ = plain.step(target[:, :1] + signal[:1], state)
     np.testing.assert_allclose(y_0, y[:, :1], atol=1e-5)
+
+
+def test_attention_block_steps_in_graph_loop():
+    # The decoding state keeps fixed shapes inside a tf.while_loop even when
+    # the per-step input slice has an unknown static length.
+    rng = _rng(14)
+    target = tf.constant(rng.normal(size=(2, 8, 16)).astype("float32"))
+    source = tf.constant(rng.normal(size=(2, 5, 16)).astype("float32"))
+    block = attention.AttentionBlock(16, **SMALL)
+    full = block(target, source)
+
+    @tf.function
+    def decode():
+        state = block.initial_state(source, 8)
+        outputs = tf.TensorArray(tf.float32, 8)
+        for t in tf.range(8):
+            y, state = block.step(target[:, t : t + 1], state)
+            outputs = outputs.write(t, y[:, 0])
+        return tf.transpose(outputs.stack(), (1, 0, 2))
+
+    np.testing.assert_allclose(decode(), full, atol=1e-5)
