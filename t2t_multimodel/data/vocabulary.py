@@ -206,6 +206,8 @@ def build_vocabulary(
             minloglevel=2,
         )
     except RuntimeError as e:
+        if counted.error is not None:
+            raise counted.error from None
         if counted.count == 0:
             raise ValueError(
                 f"cannot build vocabulary {path}: no training text"
@@ -216,23 +218,37 @@ def build_vocabulary(
                 f"the corpus (every character gets an id): {e}"
             ) from e
         raise
+    if counted.error is not None:
+        raise counted.error
     vocab = Vocabulary(model.getvalue(), path=path)
     _write_atomic(path, vocab.serialized_model)
     return vocab
 
 
 class _Counting:
-    """Iterator wrapper that counts the items it yields."""
+    """Iterator wrapper that counts items and keeps the iterator's error.
+
+    SentencePiece's C++ trainer does not propagate a Python exception raised
+    by the iterator (a generator's missing-data error, say); the wrapper ends
+    the iteration instead and `build_vocabulary` re-raises the error.
+    """
 
     def __init__(self, items: Iterable[str]):
         self._items = iter(items)
         self.count = 0
+        self.error: BaseException | None = None
 
     def __iter__(self) -> _Counting:
         return self
 
     def __next__(self) -> str:
-        item = next(self._items)
+        try:
+            item = next(self._items)
+        except StopIteration:
+            raise
+        except BaseException as e:  # noqa: BLE001  re-raised by the caller
+            self.error = e
+            raise StopIteration from e
         self.count += 1
         return item
 

@@ -1,0 +1,162 @@
+"""Data generation: raw files -> shared vocabulary -> sharded TFRecords.
+
+The library side of `t2t-mm-datagen` (SPEC.md section 1). For the chosen
+problems and mixtures it builds the shared subword vocabulary from the TRAIN
+text of all of them (the paper's single vocabulary, section 2.1) unless the
+file is already in `data_dir`, then writes every split of every problem with
+`t2t_multimodel.data.tfrecord.write_split`: train into `num_shards` shards,
+the other splits into one. Reruns reuse the vocabulary and skip complete
+shards. Keyword-only arguments, no flags: scripts and tests call it alike.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+
+import tqdm
+
+from problems import problem as problem_lib
+from problems import registry
+from t2t_multimodel.data import tfrecord
+from t2t_multimodel.data import vocabulary as vocabulary_lib
+
+
+def _train_texts(
+    problems: Sequence[problem_lib.Problem], vocab_file: str, tmp_dir: str
+) -> Iterator[str]:
+    """The train-split text of every feature that uses `vocab_file`."""
+    for problem in problems:
+        keys = [
+            k for k, f in problem.features.items() if f.vocabulary == vocab_file
+        ]
+        if not keys or problem_lib.TRAIN not in problem.generators:
+            continue
+        for example in problem.generate(problem_lib.TRAIN, tmp_dir):
+            for key in keys:
+                yield example[key]
+
+
+def load_or_build_vocabularies(
+    problems: Sequence[problem_lib.Problem],
+    data_dir: str,
+    tmp_dir: str,
+    vocab_size: int = 8192,
+    *,
+    verbose: bool = True,
+) -> dict[str, vocabulary_lib.Vocabulary]:
+    """Every vocabulary file `problems` use: loaded if present, else built.
+
+    A missing file is built from the train text of all of `problems` that
+    name it. An existing file is reused as it is, even if it was built from
+    other problems (as T2T does), so that shards stay compatible.
+    """
+    vocabularies = {}
+    names = sorted(set().union(*(p.text_vocabularies for p in problems)))
+    for name in names:
+        path = os.path.join(data_dir, name)
+        if os.path.exists(path):
+            vocabularies[name] = vocabulary_lib.Vocabulary.load(path)
+            if verbose:
+                print(f"Reusing vocabulary {path}", file=sys.stderr)
+            continue
+        if verbose:
+            print(f"Building vocabulary {path} ...", file=sys.stderr)
+        vocabularies[name] = vocabulary_lib.build_vocabulary(
+            _train_texts(problems, name, tmp_dir), path, vocab_size
+        )
+    return vocabularies
+
+
+def _split_shards(
+    problem: problem_lib.Problem, split: str, num_shards: int | None
+) -> int:
+    if split != problem_lib.TRAIN:
+        return 1
+    return num_shards or problem.num_shards
+
+
+def _summary(
+    results: dict[str, dict[str, tfrecord.SplitStats]],
+    vocabularies: dict[str, vocabulary_lib.Vocabulary],
+    seconds: float,
+) -> str:
+    lines = [f"{'problem':<32} {'split':<6} {'examples':>9} {'tokens':>11}"]
+    for name, splits in results.items():
+        for split, stats in splits.items():
+            tokens = sum(stats.num_tokens.values())
+            lines.append(
+                f"{name:<32} {split:<6} {stats.num_examples:>9} {tokens:>11}"
+                f"  ({len(stats.shards_written)} shards written, "
+                f"{len(stats.shards_skipped)} kept)"
+            )
+    for name, vocab in vocabularies.items():
+        lines.append(f"vocabulary {name}: {vocab.vocab_size} ids")
+    lines.append(f"done in {seconds:.1f} s")
+    return "\n".join(lines)
+
+
+def generate_data(
+    *,
+    problem_names: str | Sequence[str],
+    data_dir: str,
+    tmp_dir: str,
+    num_shards: int | None = None,
+    vocab_size: int = 8192,
+    verbose: bool = True,
+) -> dict[str, dict[str, tfrecord.SplitStats]]:
+    """Generates the vocabulary and the TFRecord shards of problems.
+
+    Args:
+      problem_names: registered problem and mixture names (a list, or one
+        comma-separated string); mixtures expand to their problems.
+      data_dir: output directory (shards, metadata, vocabulary).
+      tmp_dir: where the raw files are (see each problem's `raw_files_help`).
+      num_shards: train shards per problem (default: `problem.num_shards`);
+        other splits get one shard.
+      vocab_size: size bound of a vocabulary that has to be built.
+      verbose: show progress bars and print the summary.
+
+    Returns:
+      problem name -> split -> `tfrecord.SplitStats`.
+
+    Raises:
+      registry.UnknownNameError: an unknown name (lists the nearest names).
+      problem_lib.MissingDataError: raw files are missing (the problem's
+        message says which files go where).
+    """
+    start = time.monotonic()
+    problems = registry.resolve(problem_names)
+    if not problems:
+        raise ValueError("no problem given")
+    os.makedirs(data_dir, exist_ok=True)
+    os.makedirs(tmp_dir, exist_ok=True)
+    vocabularies = load_or_build_vocabularies(
+        problems, data_dir, tmp_dir, vocab_size, verbose=verbose
+    )
+    results: dict[str, dict[str, tfrecord.SplitStats]] = {}
+    for problem in problems:
+        results[problem.name] = {}
+        for split in problem.generators:
+            bar = tqdm.tqdm(
+                desc=f"{problem.name} {split}",
+                unit=" examples",
+                disable=not verbose,
+                file=sys.stderr,
+            )
+            with bar:
+                results[problem.name][split] = tfrecord.write_split(
+                    problem.generate(split, tmp_dir),
+                    problem.features,
+                    vocabularies,
+                    data_dir,
+                    problem.name,
+                    split,
+                    _split_shards(problem, split, num_shards),
+                    progress=bar.update,
+                )
+    if verbose:
+        print(_summary(results, vocabularies, time.monotonic() - start))
+    return results
