@@ -4,7 +4,15 @@ Importing this package registers every problem: each module is imported
 explicitly and an ImportError is fatal (STYLE.md section 6).
 """
 
-from problems import registry
+# Every problem module, imported explicitly: an ImportError is fatal.
+from problems import (  # noqa: F401  (imported to register their problems)
+    caption_mscoco,
+    image_imagenet,
+    parse_ptb,
+    registry,
+    speech_librispeech,
+    translate_wmt,
+)
 from problems.registry import (
     Mixture,
     get,
