@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,6 +12,11 @@ import tensorflow as tf
 from t2t_multimodel.layers import attention, positional
 from tests import testing
 from tests.layers import test_conv
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
 
 
 def _rng(seed: int = 0) -> np.random.Generator:

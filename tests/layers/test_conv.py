@@ -13,6 +13,11 @@ from t2t_multimodel.layers import conv
 from tests import testing
 
 
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+
+
 def _rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
 

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import math
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from t2t_multimodel.layers import positional
 from tests import testing
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
 
 
 def test_full_depth_hand_computed():
