@@ -1,0 +1,162 @@
+"""Checkpoints of a training run and atomic writes of its JSON files.
+
+`Checkpointer` wraps `tf.train.Checkpoint` and `tf.train.CheckpointManager`:
+it holds the model, the optimizer (slots and step counter), the global step
+and, where `tf.data` can save them, the per-problem input iterators. The
+mixture's problem order needs no state: it is a function of the seed and the
+step (`training/loop.py`), so resuming at step `s` resumes the problem order.
+
+Limits of the data position: an iterator over a dataset that `tf.data` cannot
+serialise (Python generators, `py_function`) is not saved; the run then logs
+it and resumes that problem's stream from its start (with the same seed), so
+examples are repeated but training stays correct. Saving an iterator also
+saves its shuffle buffer, so its size adds to the checkpoint.
+
+Under MultiWorkerMirroredStrategy every worker must call `save` (the save of
+distributed variables may communicate); only the chief writes to
+`model_dir`, the others to a scratch directory that is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+import tensorflow as tf
+
+_log = logging.getLogger(__name__)
+
+
+def write_json_atomic(path: str, obj: Any) -> None:
+    """Writes `obj` as indented JSON to `path` through a temporary rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Writes `text` to `path` through a temporary rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+class Checkpointer:
+    """Saves and restores model, optimizer, step and data iterators.
+
+    Args:
+      directory: the run's `model_dir` (checkpoints go to its root, as T2T's
+        `model.ckpt-<step>` files).
+      model: the Keras model.
+      optimizer: the optimizer (a trackable `tf.Module`).
+      step: the global step variable (int64).
+      iterators: problem name -> input iterator to save where possible.
+      keep: how many checkpoints to keep.
+      is_chief: this worker writes the real checkpoints.
+      worker_index: used to name a non-chief worker's scratch directory.
+    """
+
+    def __init__(
+        self,
+        directory: str,
+        *,
+        model: Any,
+        optimizer: Any,
+        step: tf.Variable,
+        iterators: Mapping[str, Any] | None = None,
+        keep: int = 5,
+        is_chief: bool = True,
+        worker_index: int = 0,
+    ):
+        self.directory = directory
+        self.is_chief = is_chief
+        self._objects = {"model": model, "optimizer": optimizer, "step": step}
+        self._iterators = dict(iterators or {})
+        self._keep = keep
+        self._worker_index = worker_index
+        self._save_data = bool(self._iterators)
+        self._build()
+
+    def _build(self) -> None:
+        objects = dict(self._objects)
+        if self._save_data:
+            objects["data"] = tf.train.Checkpoint(**self._iterators)
+        self.checkpoint = tf.train.Checkpoint(**objects)
+        directory = self.directory
+        if not self.is_chief:
+            directory = os.path.join(
+                tempfile.gettempdir(),
+                f"t2t_mm_worker{self._worker_index}_{os.getpid()}",
+            )
+        self._write_dir = directory
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint,
+            directory,
+            max_to_keep=self._keep,
+            checkpoint_name="model.ckpt",
+            step_counter=self._objects["step"],
+        )
+
+    @property
+    def latest(self) -> str | None:
+        """The newest checkpoint path in `directory` (None without one)."""
+        return tf.train.latest_checkpoint(self.directory)
+
+    def restore(self) -> int:
+        """Restores the newest checkpoint of `directory`; returns its step.
+
+        Returns 0 (and changes nothing) when there is none. Objects absent
+        from the checkpoint (e.g. iterators that could not be saved) keep
+        their fresh state.
+        """
+        path = self.latest
+        if path is None:
+            return 0
+        self.checkpoint.restore(path).expect_partial()
+        step = int(self._objects["step"].numpy())
+        _log.info("restored %s at step %d", path, step)
+        return step
+
+    def save(self, step: int) -> str | None:
+        """Saves at `step` (every worker calls it); returns the chief's path."""
+        try:
+            path = self.manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, ValueError, TypeError) as e:
+            if not self._save_data:
+                raise
+            # An iterator over a non-serialisable dataset: keep training and
+            # checkpoint without the data position (module docstring).
+            _log.warning(
+                "cannot save the input iterators (%s); checkpoints will not "
+                "hold the data position",
+                str(e).splitlines()[0],
+            )
+            self._save_data = False
+            self._build()
+            path = self.manager.save(checkpoint_number=step)
+        if not self.is_chief:
+            shutil.rmtree(self._write_dir, ignore_errors=True)
+            return None
+        return path

@@ -1,0 +1,219 @@
+"""The compiled training, evaluation and greedy-decoding steps.
+
+One `tf.function` per (input modality, target modality) pair: problems with
+different modalities have different shapes and sub-graphs, and each function
+traces once per input spec (the iterator is an argument, so every batch
+shape of the same pipeline reuses one trace).
+
+Distribution: the training step runs under `strategy.run`. Gradients are
+taken for EVERY trainable variable, with zeros for the ones the problem does
+not touch, densified, and all-reduced in the same order on every replica and
+worker. That keeps the collectives of different problems identical, which
+the paper's one-problem-per-worker mode needs (worker 0 on a translation
+problem, worker 1 on an image problem, parameters in sync). The reduced
+gradients are clipped by their global norm (2.0 in the recipe) and applied
+by the optimizer; scalar statistics are reduced the same way so every worker
+sees the same loss (and stops together on a NaN).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import tensorflow as tf
+
+from t2t_multimodel.data import vocabulary
+from t2t_multimodel.training import losses as losses_lib
+
+Stats = dict[str, tf.Tensor]
+
+
+def _densify(grad: Any) -> tf.Tensor:
+    if isinstance(grad, tf.IndexedSlices):
+        return tf.convert_to_tensor(grad)
+    return grad
+
+
+def make_train_step(
+    model: Any,
+    optimizer: Any,
+    strategy: tf.distribute.Strategy,
+    *,
+    input_modality: str,
+    target_modality: str,
+    label_smoothing: float,
+    clip_norm: float | None,
+    weight_decay: float = 0.0,
+) -> Callable[[Any, tf.Tensor], Stats]:
+    """Returns `train_step(iterator, loss_multiplier) -> stats`.
+
+    Args:
+      model: a built `MultiModel`.
+      optimizer: `optimizers.FusedAdam` (or `KerasOptimizer`), built.
+      strategy: the distribution strategy the model was built under.
+      input_modality: key of the problem's input modality.
+      target_modality: key of the problem's target modality.
+      label_smoothing: smoothing of the training loss.
+      clip_norm: global-norm clipping of the reduced gradients (None: off).
+      weight_decay: T2T's weight-decay rate (0: off).
+
+    Returns:
+      The compiled step; its stats (the same on every worker): `loss` (the
+      optimised objective), `task_loss`, `moe_loss`, `grad_norm`,
+      `learning_rate` (the rate used), `examples` (global batch size).
+    """
+    variables = list(model.trainable_variables)
+    # The tf.Variables behind the Keras ones: `tape.gradient` builds zeros
+    # for unconnected sources from their (TF) dtypes.
+    sources = [getattr(v, "value", v) for v in variables]
+    replicas = strategy.num_replicas_in_sync
+    keras_reduces = getattr(optimizer, "all_reduces_gradients", False)
+
+    def step_fn(features, loss_multiplier):
+        with tf.GradientTape() as tape:
+            outputs = model(
+                features,
+                input_modality=input_modality,
+                target_modality=target_modality,
+                training=True,
+            )
+            model_losses = model.compute_loss(
+                features,
+                outputs,
+                target_modality=target_modality,
+                label_smoothing=label_smoothing,
+            )
+            loss = losses_lib.total_loss(
+                model_losses, loss_multiplier=loss_multiplier
+            )
+            if weight_decay:
+                loss += losses_lib.weight_decay(variables, weight_decay)
+            # Each replica's loss is a mean over its batch; average them.
+            scaled = loss / replicas
+        grads = tape.gradient(
+            scaled, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO
+        )
+        ctx = tf.distribute.get_replica_context()
+        if replicas > 1 and not keras_reduces:
+            # Sparse (embedding) gradients as dense tensors: a problem that
+            # does not use the embedding has a dense zero there, and every
+            # worker must run the same collective for each variable.
+            grads = ctx.all_reduce(
+                tf.distribute.ReduceOp.SUM, [_densify(g) for g in grads]
+            )
+        if clip_norm:
+            grads, grad_norm = tf.clip_by_global_norm(grads, clip_norm)
+        else:
+            grad_norm = tf.linalg.global_norm(grads)
+        learning_rate = optimizer.current_learning_rate()
+        optimizer.apply(grads, variables)
+        stats = {
+            "loss": loss,
+            "task_loss": losses_lib.task_loss(model_losses),
+            "moe_loss": tf.cast(model_losses["extra_loss"], tf.float32),
+            "grad_norm": grad_norm,
+            "learning_rate": learning_rate,
+        }
+        examples = tf.cast(tf.shape(features["targets"])[0], tf.float32)
+        if replicas > 1:
+            stats = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, stats)
+            examples = ctx.all_reduce(tf.distribute.ReduceOp.SUM, examples)
+        stats["examples"] = examples
+        return stats
+
+    @tf.function
+    def train_step(iterator, loss_multiplier):
+        stats = strategy.run(step_fn, args=(next(iterator), loss_multiplier))
+        # Already reduced: every replica holds the same values.
+        return {
+            k: strategy.experimental_local_results(v)[0]
+            for k, v in stats.items()
+        }
+
+    return train_step
+
+
+def make_eval_step(
+    model: Any,
+    *,
+    input_modality: str,
+    target_modality: str,
+    label_smoothing: float,
+) -> Callable[[Mapping[str, tf.Tensor]], Stats]:
+    """Returns `eval_step(features) -> {logits, loss sums}` (inference mode).
+
+    `loss_sum` is label-smoothed (the training loss), `nll_sum` is the plain
+    cross-entropy (for the log-perplexity), `weight_sum` counts real target
+    positions; the MoE loss is left out of both.
+    """
+
+    @tf.function
+    def eval_step(features):
+        outputs = model(
+            features,
+            input_modality=input_modality,
+            target_modality=target_modality,
+            training=False,
+        )
+        smoothed = model.compute_loss(
+            features,
+            outputs,
+            target_modality=target_modality,
+            label_smoothing=label_smoothing,
+        )
+        plain = model.compute_loss(
+            features,
+            outputs,
+            target_modality=target_modality,
+            label_smoothing=0.0,
+        )
+        return {
+            "logits": outputs["logits"],
+            "loss_sum": smoothed["loss_sum"],
+            "nll_sum": plain["loss_sum"],
+            "weight_sum": smoothed["weight_sum"],
+        }
+
+    return eval_step
+
+
+def make_greedy_decode(
+    model: Any,
+    *,
+    input_modality: str,
+    target_modality: str,
+    max_length: int,
+) -> Callable[[Mapping[str, tf.Tensor]], tf.Tensor]:
+    """Returns `decode(features) -> ids [B, max_length]` (greedy, cached).
+
+    Uses the model's incremental decoding (`encode`, `initial_decode_state`,
+    `decode_step`); positions after a row's EOS are PAD.
+    """
+
+    @tf.function
+    def decode(features):
+        encoded = model.encode(
+            features, input_modality=input_modality, training=False
+        )
+        batch = tf.shape(encoded["encoded"])[0]
+        state = model.initial_decode_state(encoded, batch, max_length)
+        space_id = features["target_space_id"]
+        token = tf.zeros([batch], tf.int32)
+        done = tf.zeros([batch], tf.bool)
+        out = tf.TensorArray(tf.int32, size=max_length)
+        for index in tf.range(max_length):
+            logits, state = model.decode_step(
+                token,
+                index,
+                state,
+                target_space_id=space_id,
+                target_modality=target_modality,
+            )
+            token = tf.argmax(logits, axis=-1, output_type=tf.int32)
+            token = tf.where(done, vocabulary.PAD_ID, token)
+            out = out.write(index, token)
+            done = tf.logical_or(done, tf.equal(token, vocabulary.EOS_ID))
+        return tf.transpose(out.stack())  # [B, max_length]
+
+    return decode
