@@ -480,7 +480,7 @@ def assign_t2t_weights(
 
 
 def import_t2t_checkpoint(
-    path: str,
+    checkpoint: str | Mapping[str, np.ndarray],
     *,
     model: multimodel.MultiModel | None = None,
     encoder_kwargs: Mapping[str, Any] | None = None,
@@ -489,7 +489,8 @@ def import_t2t_checkpoint(
     """Reads a T2T v1.9 MultiModel checkpoint into a Keras model.
 
     Args:
-      path: a TF1 checkpoint prefix (or its directory) or a reference `.npz`.
+      checkpoint: a TF1 checkpoint prefix (or its directory), a reference
+        `.npz`, or the variables `read_t2t_variables` returned.
       model: the model to fill; None builds one with the inferred sizes.
       encoder_kwargs: `T2TV19Encoder` arguments that shapes cannot tell
         (used when `model` is None).
@@ -501,7 +502,9 @@ def import_t2t_checkpoint(
     Raises:
       T2TImportError: if a variable does not map (see `assign_t2t_weights`).
     """
-    variables = read_t2t_variables(path)
+    variables = checkpoint
+    if isinstance(checkpoint, str):
+        variables = read_t2t_variables(checkpoint)
     if model is None:
         model = build_t2t_v19_model(
             infer_sizes(variables),
