@@ -185,13 +185,21 @@ class SparseMoE(keras.layers.Layer):
                 f"input depth {input_shape[-1]} != hidden_dim {self.hidden_dim}"
             )
         d, h, e = self.hidden_dim, self.intermediate_dim, self.num_experts
+        # The gating runs in float32 under mixed precision (autocast off):
+        # T2T's 1e-20 underflows in float16 and routing is precision-critical.
         self.w_gate = self.add_weight(
-            name="w_gate", shape=(d, e), initializer=self.gate_initializer
+            name="w_gate",
+            shape=(d, e),
+            initializer=self.gate_initializer,
+            autocast=False,
         )
         self.w_noise = None
         if self.use_noise:
             self.w_noise = self.add_weight(
-                name="w_noise", shape=(d, e), initializer=self.gate_initializer
+                name="w_noise",
+                shape=(d, e),
+                initializer=self.gate_initializer,
+                autocast=False,
             )
         kernel_init = _per_expert(self.kernel_initializer)
         self.w_0 = self.add_weight(
@@ -229,6 +237,7 @@ class SparseMoE(keras.layers.Layer):
           The `Routing` of the rows (T2T `noisy_top_k_gating`).
         """
         k, num_experts = self.top_k, self.num_experts
+        x = ops.cast(x, "float32")
         clean = ops.matmul(x, self.w_gate)  # [N, E]
         noisy, stddev = clean, None
         if self.use_noise:
@@ -279,7 +288,7 @@ class SparseMoE(keras.layers.Layer):
         x = ops.reshape(inputs, (-1, self.hidden_dim))  # [N, d]
         row_mask = None
         if padding_mask is not None:
-            row_mask = ops.reshape(ops.cast(padding_mask, x.dtype), (-1,))
+            row_mask = ops.reshape(ops.cast(padding_mask, "float32"), (-1,))
         routing = self.route(x, training=training, row_mask=row_mask)
         importance_cv2 = cv_squared(routing.importance)
         load_cv2 = cv_squared(routing.load)
@@ -355,7 +364,7 @@ class SparseMoE(keras.layers.Layer):
         out = ops.concatenate(
             [ops.reshape(out, (-1, d)), ops.zeros((1, d), out.dtype)], axis=0
         )  # [E * C + 1, d]
-        weight = gate * ops.cast(kept, gate.dtype)  # [k * N]
+        weight = ops.cast(gate * ops.cast(kept, gate.dtype), out.dtype)
         contrib = ops.take(out, slot, axis=0) * ops.expand_dims(weight, 1)
         y = ops.segment_sum(contrib, row, num_segments=n)  # [N, d]
         routed_count = ops.sum(ops.cast(routed, "int32"))
