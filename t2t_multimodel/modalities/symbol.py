@@ -119,8 +119,12 @@ class SymbolModality(base.Modality):
         padding_mask=None,
     ):
         self.ensure_built()
-        # [B, T, d] x [V, d] -> [B, T, V]
-        return ops.einsum("...d,vd->...v", body_output, self.softmax)
+        # [B, T, d] x [V, d] -> [B, T, V], as one matmul: an ellipsis einsum's
+        # gradient materializes [B, T, V, d] in TF.
+        shape = ops.shape(body_output)
+        flat = ops.reshape(body_output, (-1, self.hidden_dim))  # [B * T, d]
+        logits = ops.matmul(flat, ops.transpose(self.softmax))  # [B * T, V]
+        return ops.reshape(logits, (*shape[:-1], self.vocab_size))
 
     def target_weights(self, targets, targets_mask=None):
         weights = ops.cast(targets != 0, "float32")
