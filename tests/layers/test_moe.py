@@ -319,6 +319,37 @@ class TestSparseMoE:
         for name, b, w in zip(names, before, layer.trainable_weights):
             assert not np.array_equal(b, np.array(w)), name
 
+    def test_mixed_precision_gates_in_float32(self):
+        policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy("mixed_bfloat16")
+        try:
+            layer = _layer(8, 16, 6, top_k=2)
+        finally:
+            keras.config.set_dtype_policy(policy)
+        _set_random(layer, 14)
+        x = np.random.default_rng(15).normal(size=(10, 8)).astype("float32")
+        y = layer(x, training=False)
+        assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
+        assert layer.w_gate.dtype == "float32"
+        ref, _ = _dense_reference(
+            x, *(np.array(w) for w in (layer.w_gate, layer.w_0, layer.w_1)), k=2
+        )
+        np.testing.assert_allclose(np.asarray(y, "float32"), ref, atol=0.1)
+
+    def test_fit_adds_the_load_balancing_loss(self):
+        inputs = keras.Input((5, 8))
+        hidden = moe.SparseMoE(
+            8, 16, 4, top_k=2, loss_coef=10.0, gate_initializer="ones"
+        )(inputs)
+        model = keras.Model(inputs, hidden)
+        model.compile(keras.optimizers.SGD(0.0), "mse")
+        x = np.random.default_rng(16).normal(size=(2, 5, 8)).astype("float32")
+        # Zero targets and outputs scaled to ~0: the loss is the MoE loss.
+        model.layers[1].w_1.assign(np.zeros((4, 16, 8), "float32"))
+        loss = model.evaluate(x, np.zeros((2, 5, 8)), verbose=0)
+        # All logits equal: experts 0, 1 take every token; cv2 = 4/2 - 1.
+        np.testing.assert_allclose(loss, 10.0 * 1.0, rtol=1e-5)
+
     def test_per_expert_glorot_scale(self):
         layer = _layer(16, 48, 8, top_k=2, kernel_initializer="glorot_uniform")
         w_0 = np.array(layer.w_0)
