@@ -147,7 +147,9 @@ class SeparableConv(keras.layers.Layer):
         )  # [B, L', W', C]
         y = self._pointwise(y)  # [B, L', W', filters]
         if self.rank == 1:
-            y = ops.squeeze(y, 2)  # [B, L', filters]
+            # Indexing, not squeeze: a dilated conv on an unknown length
+            # loses the static width 1 (space_to_batch), and squeeze needs it.
+            y = y[:, :, 0, :]  # [B, L', filters]
         return y
 
     def apply_window(self, window: Any) -> Any:
