@@ -83,17 +83,22 @@ def select_sentences(
     """`(sentence, transcript)` pairs chosen for `split` (see module).
 
     Args:
-      english: candidate sentences (the Ding English sides).
+      english: candidate sentences (the Ding English sides). A transcript
+        is spoken once: sentences that differ only in case or punctuation
+        are kept as their first occurrence, in its split.
       split: `train` or `dev` (the Ding split of the sentence).
       count: how many to take, at most.
     """
     want_dev = split == problem_lib.DEV
-    chosen: dict[str, str] = {}
+    first: dict[str, str] = {}  # Transcript -> its first sentence, any split.
     for sentence in english:
-        if is_speakable(sentence) and demo_translate.is_dev(sentence) == (
-            want_dev
-        ):
-            chosen.setdefault(transcript(sentence), sentence)
+        if is_speakable(sentence):
+            first.setdefault(transcript(sentence), sentence)
+    chosen = {
+        text: sentence
+        for text, sentence in first.items()
+        if demo_translate.is_dev(sentence) == want_dev
+    }
 
     def order(text: str) -> bytes:
         return hashlib.sha1(text.encode("utf-8")).digest()
