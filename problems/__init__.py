@@ -7,6 +7,12 @@ explicitly and an ImportError is fatal (STYLE.md section 6).
 # Every problem module, imported explicitly: an ImportError is fatal.
 from problems import (  # noqa: F401  (imported to register their problems)
     caption_mscoco,
+    demo_caption,
+    demo_image,
+    demo_mixture,
+    demo_parse,
+    demo_speech,
+    demo_translate,
     image_imagenet,
     parse_ptb,
     registry,
