@@ -53,14 +53,18 @@ class EvalConfig:
     max_decode_length: int | None = None
 
 
-def _strip(ids: np.ndarray) -> list[int]:
-    """Ids up to the first EOS, without padding."""
+def _strip(ids: np.ndarray, vocab_size: int) -> list[int]:
+    """Ids up to the first EOS, without padding.
+
+    The model's softmax may be wider than the vocabulary file (SentencePiece
+    sizes are upper bounds): ids past the vocabulary become UNK.
+    """
     out = []
     for i in np.asarray(ids).tolist():
         if i == vocabulary_lib.EOS_ID:
             break
         if i != vocabulary_lib.PAD_ID:
-            out.append(int(i))
+            out.append(int(i) if i < vocab_size else vocabulary_lib.UNK_ID)
     return out
 
 
@@ -184,8 +188,9 @@ class Evaluator:
                     ids = self._decoder(problem, length)(batch).numpy()
                 else:
                     ids = np.argmax(logits, axis=-1)
-                hypotheses += [vocab.decode(_strip(row)) for row in ids]
-                references += [vocab.decode(_strip(row)) for row in targets]
+                n = vocab.vocab_size
+                hypotheses += [vocab.decode(_strip(r, n)) for r in ids]
+                references += [vocab.decode(_strip(r, n)) for r in targets]
         result: dict[str, Any] = {
             "step": step,
             "examples": examples,

@@ -20,120 +20,35 @@ loss stops the run with `NonFiniteLossError`, saving nothing more.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
-import math
 import os
-import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
 
 from t2t_multimodel.data import mixture, pipeline, tfrecord
-from t2t_multimodel.training import checkpoints, optimizers
+from t2t_multimodel.training import (
+    checkpoints,
+    configs,
+    distribution,
+    optimizers,
+    runner,
+)
 from t2t_multimodel.training import evaluation as evaluation_lib
-from t2t_multimodel.training import steps as steps_lib
 from t2t_multimodel.training import summaries as summaries_lib
 
 _log = logging.getLogger(__name__)
 
-Mixing = Literal["proportional", "uniform", "temperature", "per_worker"]
-StrategyName = Literal["default", "mirrored", "multi_worker"]
+# Re-exported so that callers (and gin files) find the run's values here.
+DataConfig = configs.DataConfig
+OptimizerConfig = configs.OptimizerConfig
+CheckpointConfig = configs.CheckpointConfig
 EvalConfig = evaluation_lib.EvalConfig
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or Inf; the run stopped."""
-
-
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-    """Batching and problem mixing.
-
-    Attributes:
-      batch_size: per-replica batch, in `batch_unit`s.
-      batch_unit: `"tokens"` (T2T: padded positions of the longest feature)
-        or `"examples"`.
-      max_length: truncation of text features (or a per-feature mapping).
-      mixing: `proportional` (to `rates`, else to train-set sizes), `uniform`,
-        `temperature` (sizes^(1/T)), or `per_worker` (worker w trains problem
-        w mod N, the paper's setup).
-      temperature: T of the temperature scheme.
-      rates: relative rates for `proportional` (e.g. a Mixture's).
-      shuffle_buffer: examples in each problem's shuffle buffer.
-    """
-
-    batch_size: int = 4096
-    batch_unit: Literal["tokens", "examples"] = "tokens"
-    max_length: int | Mapping[str, int] | None = 256
-    mixing: Mixing = "proportional"
-    temperature: float = 2.0
-    rates: Sequence[float] | None = None
-    shuffle_buffer: int = 1000
-
-
-@dataclasses.dataclass(frozen=True)
-class OptimizerConfig:
-    """The released Adam recipe (multimodel_facts.md section 5.2).
-
-    Attributes:
-      beta_1, beta_2, epsilon: Adam's constants (0.85, 0.997, 1e-6).
-      clip_norm: global gradient-norm clipping (2.0; None: off).
-      weight_decay: T2T's weight decay rate (0: off).
-      lazy_sparse: LazyAdam's row-sparse embedding updates (single replica).
-      kind: `"fused_adam"` (one fused kernel per variable) or `"keras_adam"`
-        (Keras' Adam, epsilon inside the bias correction; for comparison).
-    """
-
-    beta_1: float = 0.85
-    beta_2: float = 0.997
-    epsilon: float = 1e-6
-    clip_norm: float | None = 2.0
-    weight_decay: float = 0.0
-    lazy_sparse: bool = True
-    kind: Literal["fused_adam", "keras_adam"] = "fused_adam"
-
-
-@dataclasses.dataclass(frozen=True)
-class CheckpointConfig:
-    """Attributes: every (steps between saves), keep (newest kept),
-    save_data_position (also save the input iterators where possible)."""
-
-    every: int = 1000
-    keep: int = 5
-    save_data_position: bool = True
-
-
-def make_strategy(strategy: StrategyName | tf.distribute.Strategy):
-    """The strategy by name; `multi_worker` reads the cluster from TF_CONFIG."""
-    if isinstance(strategy, tf.distribute.Strategy):
-        return strategy
-    if strategy == "default":
-        return tf.distribute.get_strategy()
-    if strategy == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if strategy == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(
-        f"strategy must be default, mirrored or multi_worker: {strategy!r}"
-    )
-
-
-def _worker(strategy) -> tuple[int, int, bool]:
-    """`(worker_index, num_workers, is_chief)` of this process."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return 0, 1, True
-    spec = resolver.cluster_spec().as_dict()
-    workers = len(spec.get("worker", [])) + len(spec.get("chief", []))
-    task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
-    if task_type == "chief":
-        return 0, workers, True
-    index = task_id + (1 if "chief" in spec else 0)
-    return index, workers, index == 0
+NonFiniteLossError = runner.NonFiniteLossError
+make_strategy = distribution.make_strategy
 
 
 def _train_sizes(problems: Sequence[Any], data_dir: str) -> list[float]:
@@ -212,9 +127,10 @@ def train(
     optimizer: OptimizerConfig | None = None,
     checkpoint: CheckpointConfig | None = None,
     evaluation: EvalConfig | None = None,
-    strategy: StrategyName | tf.distribute.Strategy = "default",
+    strategy: distribution.StrategyName | tf.distribute.Strategy = "default",
     seed: int = 0,
     log_every: int = 100,
+    on_start: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Trains one model on `problems`; see the module docstring.
 
@@ -235,9 +151,12 @@ def train(
       strategy: `default`, `mirrored`, `multi_worker` or a strategy object.
       seed: seeds the weights, the data order and the mixture schedule.
       log_every: steps between log lines and train summaries.
+      on_start: called once the model, optimizer and data are built, before
+        the first step (the trainer script writes gin's operative config).
 
     Returns:
-      `{"step", "train_loss" (last loss per problem), "eval" (the
+      `{"step", "train_loss" (last loss per problem), "history" (`(step,
+      problem, loss)` of every step of this process), "eval" (the
       eval_results dict), "model_dir"}`.
 
     Raises:
@@ -251,7 +170,7 @@ def train(
     if not problems:
         raise ValueError("no problem to train on")
     strategy = make_strategy(strategy)
-    worker, num_workers, is_chief = _worker(strategy)
+    worker, num_workers, is_chief = distribution.worker_info(strategy)
     os.makedirs(model_dir, exist_ok=True)
     keras.utils.set_random_seed(seed)
     rates = mixture.mixing_rates(
@@ -313,7 +232,7 @@ def train(
         config=evaluation,
     )
     writer = summaries_lib.Summaries(model_dir, enabled=is_chief)
-    loop = _Loop(
+    loop = runner.StepLoop(
         model=model,
         optimizer=opt,
         strategy=strategy,
@@ -323,7 +242,7 @@ def train(
         rates=rates,
         seed=seed,
         label_smoothing=label_smoothing,
-        opt_config=optimizer,
+        optimizer_config=optimizer,
         writer=writer,
         log_every=log_every,
         train_steps=train_steps,
@@ -356,6 +275,8 @@ def train(
             writer.scalars("eval", at, scalars)
         writer.flush()
 
+    if on_start is not None:
+        on_start()
     try:
         for done in loop.run(start_step=step):
             step = done
@@ -374,6 +295,7 @@ def train(
     return {
         "step": step,
         "train_loss": loop.last_loss,
+        "history": loop.history,
         "eval": eval_results,
         "model_dir": model_dir,
     }
@@ -410,112 +332,6 @@ def _dev_dataset(problem, *, data_dir, data, batch_size):
         repeat=False,
         training=False,
     )
-
-
-class _Loop:
-    """The step loop: schedule, compiled steps, logging, NaN check."""
-
-    def __init__(
-        self,
-        *,
-        model,
-        optimizer,
-        strategy,
-        problems,
-        mine,
-        iterators,
-        rates,
-        seed,
-        label_smoothing,
-        opt_config,
-        writer,
-        log_every,
-        train_steps,
-    ):
-        self.model, self.optimizer, self.strategy = model, optimizer, strategy
-        self.problems, self.mine, self.iterators = problems, mine, iterators
-        self.rates, self.seed = rates, seed
-        self.label_smoothing, self.opt_config = label_smoothing, opt_config
-        self.writer, self.log_every = writer, log_every
-        self.train_steps = train_steps
-        self._steps: dict[tuple[str, str], Callable] = {}
-        self.last_loss: dict[str, float] = {}
-
-    def _step_fn(self, problem) -> Callable:
-        key = (problem.input_modality, problem.target_modality)
-        if key not in self._steps:
-            self._steps[key] = steps_lib.make_train_step(
-                self.model,
-                self.optimizer,
-                self.strategy,
-                input_modality=key[0],
-                target_modality=key[1],
-                label_smoothing=self.label_smoothing,
-                clip_norm=self.opt_config.clip_norm,
-                weight_decay=self.opt_config.weight_decay,
-            )
-        return self._steps[key]
-
-    def _schedule(self, start_step: int):
-        if len(self.mine) == 1:
-            while True:
-                yield self.mine[0]
-        for index in mixture.problem_schedule(
-            self.rates, self.seed, start_step
-        ).as_numpy_iterator():
-            yield self.problems[int(index)]
-
-    def run(self, *, start_step: int):
-        """Trains from `start_step` to `train_steps`; yields each new step."""
-        schedule = self._schedule(start_step)
-        window_start, window_steps, window_examples = time.monotonic(), 0, 0.0
-        for step in range(start_step + 1, self.train_steps + 1):
-            problem = next(schedule)
-            multiplier = tf.constant(problem.loss_multiplier, tf.float32)
-            stats = self._step_fn(problem)(
-                self.iterators[problem.name], multiplier
-            )
-            stats = {k: float(v.numpy()) for k, v in stats.items()}
-            if not math.isfinite(stats["loss"]):
-                raise NonFiniteLossError(
-                    f"step {step}: the loss of {problem.name!r} is "
-                    f"{stats['loss']} (task {stats['task_loss']}, MoE "
-                    f"{stats['moe_loss']}, grad norm {stats['grad_norm']}). "
-                    "Stopped without saving: the last checkpoint in model_dir "
-                    "is the last good state. Lower the learning rate or check "
-                    "the data."
-                )
-            self.last_loss[problem.name] = stats["loss"]
-            window_steps += 1
-            window_examples += stats["examples"]
-            if step % self.log_every == 0 or step == self.train_steps:
-                elapsed = max(time.monotonic() - window_start, 1e-9)
-                rate = window_steps / elapsed
-                values = {f"{problem.name}/{k}": v for k, v in stats.items()}
-                values.update(
-                    learning_rate=stats["learning_rate"],
-                    steps_per_second=rate,
-                    examples_per_second=window_examples / elapsed,
-                )
-                values.update(summaries_lib.moe_statistics(self.model))
-                self.writer.scalars("train", step, values)
-                _log.info(
-                    summaries_lib.log_line(
-                        step=step,
-                        total_steps=self.train_steps,
-                        problem=problem.name,
-                        loss=stats["loss"],
-                        learning_rate=stats["learning_rate"],
-                        steps_per_second=rate,
-                        examples_per_second=window_examples / elapsed,
-                    )
-                )
-                window_start, window_steps, window_examples = (
-                    time.monotonic(),
-                    0,
-                    0.0,
-                )
-            yield step
 
 
 __all__ = [

@@ -1,0 +1,73 @@
+"""The configuration values of a training run, as small frozen dataclasses.
+
+`train` (loop.py) takes one of each instead of a long parameter list
+(STYLE.md section 2); gin builds them in `gin/runs/train.gin`. The defaults
+are the released recipe (multimodel_facts.md section 5.2): Adam 0.85 / 0.997
+/ 1e-6 and gradient clipping at a global norm of 2.0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+Mixing = Literal["proportional", "uniform", "temperature", "per_worker"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Batching and problem mixing.
+
+    Attributes:
+      batch_size: per-replica batch, in `batch_unit`s.
+      batch_unit: `"tokens"` (T2T: padded positions of the longest feature)
+        or `"examples"`.
+      max_length: truncation of text features (or a per-feature mapping).
+      mixing: `proportional` (to `rates`, else to train-set sizes), `uniform`,
+        `temperature` (sizes^(1/T)), or `per_worker` (worker w trains problem
+        w mod N, the paper's setup).
+      temperature: T of the temperature scheme.
+      rates: relative rates for `proportional` (e.g. a Mixture's).
+      shuffle_buffer: examples in each problem's shuffle buffer.
+    """
+
+    batch_size: int = 4096
+    batch_unit: Literal["tokens", "examples"] = "tokens"
+    max_length: int | Mapping[str, int] | None = 256
+    mixing: Mixing = "proportional"
+    temperature: float = 2.0
+    rates: Sequence[float] | None = None
+    shuffle_buffer: int = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """The released Adam recipe (multimodel_facts.md section 5.2).
+
+    Attributes:
+      beta_1, beta_2, epsilon: Adam's constants (0.85, 0.997, 1e-6).
+      clip_norm: global gradient-norm clipping (2.0; None: off).
+      weight_decay: T2T's weight decay rate (0: off).
+      lazy_sparse: LazyAdam's row-sparse embedding updates (single replica).
+      kind: `"fused_adam"` (one fused kernel per variable) or `"keras_adam"`
+        (Keras' Adam, epsilon inside the bias correction; for comparison).
+    """
+
+    beta_1: float = 0.85
+    beta_2: float = 0.997
+    epsilon: float = 1e-6
+    clip_norm: float | None = 2.0
+    weight_decay: float = 0.0
+    lazy_sparse: bool = True
+    kind: Literal["fused_adam", "keras_adam"] = "fused_adam"
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointConfig:
+    """Attributes: every (steps between saves), keep (newest kept),
+    save_data_position (also save the input iterators where possible)."""
+
+    every: int = 1000
+    keep: int = 5
+    save_data_position: bool = True

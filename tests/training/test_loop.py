@@ -1,0 +1,136 @@
+"""End-to-end tests of `train` on tiny generated problems."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from t2t_multimodel.training import loop
+from tests.training import fake_problems
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("data"))
+    fake_problems.write(
+        [
+            fake_problems.text_problem(),
+            fake_problems.image_problem(),
+            fake_problems.speech_problem(),
+        ],
+        path,
+    )
+    return path
+
+
+def _train(problems, data_dir, model_dir, steps, **kwargs):
+    args = dict(
+        problems=problems,
+        data_dir=data_dir,
+        model_dir=model_dir,
+        model_fn=fake_problems.tiny_model,
+        train_steps=steps,
+        learning_rate_schedule=0.01,
+        data=loop.DataConfig(
+            batch_size=8,
+            batch_unit="examples",
+            max_length=16,
+            mixing="uniform",
+        ),
+        checkpoint=loop.CheckpointConfig(every=10, keep=3),
+        evaluation=loop.EvalConfig(every=0, steps=1, batch_size=4),
+        seed=1,
+        log_every=10,
+    )
+    args.update(kwargs)
+    return loop.train(**args)
+
+
+class TestTrain:
+    def test_loss_goes_down_and_files_written(self, data_dir, tmp_path):
+        model_dir = str(tmp_path / "run")
+        result = _train([fake_problems.text_problem()], data_dir, model_dir, 30)
+        losses = [loss for _, _, loss in result["history"]]
+        assert [s for s, _, _ in result["history"]] == list(range(1, 31))
+        assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+        assert result["step"] == 30
+        assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-30")
+        # The Keras config rebuilds the model without gin.
+        with open(os.path.join(model_dir, "model_config.json")) as f:
+            rebuilt = keras.saving.deserialize_keras_object(json.load(f))
+        assert len(rebuilt.weights) > 0
+        with open(os.path.join(model_dir, "problems.json")) as f:
+            assert json.load(f)["problems"] == ["fake_copy_text"]
+        assert os.listdir(os.path.join(model_dir, "train"))
+
+    @pytest.mark.slow
+    def test_eval_results_for_text_image_speech(self, data_dir, tmp_path):
+        model_dir = str(tmp_path / "run")
+        problems = [
+            fake_problems.text_problem(),
+            fake_problems.image_problem(),
+            fake_problems.speech_problem(),
+        ]
+        _train(problems, data_dir, model_dir, 3)
+        with open(os.path.join(model_dir, "eval_results.json")) as f:
+            results = json.load(f)
+        assert results["step"] == 3
+        assert results["decoding"] == "greedy"
+        common = {"loss", "log_ppl", "accuracy", "examples", "step"}
+        by_problem = results["problems"]
+        assert set(by_problem["fake_copy_text"]) == common | {
+            "bleu",
+            "decoding",
+        }
+        assert set(by_problem["fake_image"]) == common | {
+            "accuracy_top1",
+            "accuracy_top5",
+        }
+        assert set(by_problem["fake_speech"]) == common | {"wer", "decoding"}
+        image = by_problem["fake_image"]
+        # 4 classes: top-5 covers them all; top-1 is the accuracy.
+        assert image["accuracy_top5"] == 1.0
+        assert image["accuracy_top1"] == image["accuracy"]
+        assert image["examples"] == 4
+        for values in by_problem.values():
+            assert values["loss"] > 0 and values["log_ppl"] < 0
+            assert 0.0 <= values["accuracy"] <= 1.0
+        assert 0.0 <= by_problem["fake_copy_text"]["bleu"] <= 100.0
+        assert by_problem["fake_speech"]["wer"] >= 0.0
+
+    def test_nan_stops_and_keeps_last_good_checkpoint(self, data_dir, tmp_path):
+        model_dir = str(tmp_path / "run")
+        text = fake_problems.text_problem()
+        _train([text], data_dir, model_dir, 10)
+        good = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir))
+        bad = dataclasses.replace(text, loss_multiplier=float("nan"))
+        with pytest.raises(loop.NonFiniteLossError, match="step 11"):
+            _train([bad], data_dir, model_dir, 20)
+        latest = tf.train.latest_checkpoint(model_dir)
+        assert latest.endswith("ckpt-10")
+        after = tf.train.load_checkpoint(latest)
+        for name, dtype in good.get_variable_to_dtype_map().items():
+            if dtype == tf.variant:  # The input iterators' state.
+                continue
+            np.testing.assert_array_equal(
+                good.get_tensor(name), after.get_tensor(name)
+            )
+
+    def test_resume_continues_step_and_optimizer(self, data_dir, tmp_path):
+        model_dir = str(tmp_path / "run")
+        text = fake_problems.text_problem()
+        _train([text], data_dir, model_dir, 10)
+        result = _train([text], data_dir, model_dir, 12)
+        assert [s for s, _, _ in result["history"]] == [11, 12]
+        reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir))
+        names = reader.get_variable_to_shape_map()
+        step_key = [n for n in names if n.startswith("step/")][0]
+        iterations = [n for n in names if "optimizer/iterations" in n][0]
+        assert reader.get_tensor(step_key) == 12
+        assert reader.get_tensor(iterations) == 12
