@@ -61,6 +61,19 @@ def _make_phases(layer: moe.SparseMoE, optimizer_name: str, x: tf.Tensor):
         return loss, tape.gradient(loss, layer.trainable_weights)
 
     @tf.function
+    def gating():  # noisy top-k gating and its loss, forward + backward
+        with tf.GradientTape() as tape:
+            routing = layer.route(
+                tf.reshape(x, (-1, layer.hidden_dim)), training=True
+            )
+            loss = moe.cv_squared(routing.importance) + moe.cv_squared(
+                routing.load
+            )
+            loss += tf.reduce_sum(routing.expert_gate)
+        g = tape.gradient(loss, [layer.w_gate, layer.w_noise])
+        return loss + tf.add_n([tf.reduce_sum(v[:, :1]) for v in g])
+
+    @tf.function
     def forward():
         return layer(x, training=True)[0, 0]
 
@@ -75,7 +88,12 @@ def _make_phases(layer: moe.SparseMoE, optimizer_name: str, x: tf.Tensor):
         optimizer.apply_gradients(zip(g, layer.trainable_weights))
         return loss
 
-    return {"forward": forward, "fwd+bwd": forward_backward, "step": step}
+    return {
+        "gating": gating,
+        "forward": forward,
+        "fwd+bwd": forward_backward,
+        "step": step,
+    }
 
 
 def _time(fn) -> float:
@@ -158,7 +176,15 @@ def main() -> None:
             "  dropped assignments (last step): "
             + ", ".join(f"E={e} {v:.1%}" for e, v in drops.items())
         )
-        for name in ("forward", "fwd+bwd", "step"):
+        params = {
+            e: sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
+            for e, layer in layers.items()
+        }
+        print(
+            "  trainable parameters: "
+            + ", ".join(f"E={e} {p / 1e6:.1f} M" for e, p in params.items())
+        )
+        for name in ("gating", "forward", "fwd+bwd", "step"):
             med = {e: statistics.median(times[name, e]) for e in experts}
             print(
                 f"  all rounds {name:>8}: "

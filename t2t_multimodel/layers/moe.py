@@ -359,12 +359,16 @@ class SparseMoE(keras.layers.Layer):
         # here (it transposes the [E, d, h] weight gradients).
         hidden = ops.relu(ops.matmul(buffer, self.w_0))  # [E, C, h]
         out = ops.matmul(hidden, self.w_1)  # [E, C, d]
-        if self.expert_output_scale is not None:
-            out = out * self.expert_output_scale
         out = ops.concatenate(
             [ops.reshape(out, (-1, d)), ops.zeros((1, d), out.dtype)], axis=0
         )  # [E * C + 1, d]
-        weight = ops.cast(gate * ops.cast(kept, gate.dtype), out.dtype)
+        # The expert output scale is folded into the [k * N] weights.
+        scale = (
+            1.0
+            if self.expert_output_scale is None
+            else self.expert_output_scale
+        )
+        weight = ops.cast(gate * ops.cast(kept, gate.dtype) * scale, out.dtype)
         contrib = ops.take(out, slot, axis=0) * ops.expand_dims(weight, 1)
         y = ops.segment_sum(contrib, row, num_segments=n)  # [N, d]
         routed_count = ops.sum(ops.cast(routed, "int32"))
