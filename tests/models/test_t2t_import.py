@@ -8,6 +8,7 @@ logits and losses to 1e-4 (we get ~1e-6) and every intermediate tensor.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -195,3 +196,64 @@ def test_cli_verify_fails_on_a_wrong_logit(tmp_path):
     assert "FAIL: largest logit/loss difference 0.001" in result.stdout
     assert "tap/15_body_output" in result.stdout
     assert (model_dir / "model.ckpt-0.index").exists()
+
+
+def _held_out_dump(name: str, seed: int, path: str) -> None:
+    """Writes a dump of the same format with new weights and inputs.
+
+    Its outputs and taps come from this port; the README's independent
+    NumPy forward then checks them (a held-out seed for the port).
+    """
+    rng = np.random.default_rng(seed)
+    variables = {
+        k: (v + rng.normal(0.0, 0.5 * v.std() + 1e-2, v.shape)).astype(v.dtype)
+        for k, v in t2t_import.read_t2t_variables(_path(name)).items()
+    }
+    model = t2t_import.import_t2t_checkpoint(variables)
+    dump = {f"var/multi_model/{k}": v for k, v in variables.items()}
+    if name == IMAGE:
+        dump["in/inputs"] = rng.integers(0, 256, [2, 16, 16, 3]) / 255.0
+        dump["in/inputs"] = dump["in/inputs"].astype("float32")
+        dump["in/targets"] = rng.integers(0, 10, [2, 1, 1, 1]).astype("int32")
+        dump["out/logits"] = np.zeros([2, 1, 1, 1, 10], "float32")
+    else:
+        inputs = rng.integers(2, 256, [2, 9]).astype("int32")
+        targets = rng.integers(2, 256, [2, 7]).astype("int32")
+        inputs[:, -1], inputs[1, 5], inputs[1, 6:] = 1, 1, 0
+        targets[:, -1], targets[1, 4], targets[1, 5:] = 1, 1, 0
+        dump["in/inputs"] = inputs[:, :, None, None]
+        dump["in/targets"] = targets[:, :, None, None]
+    dump["in/target_space_id"] = np.int32(rng.integers(0, 32))
+    got = t2t_parity.recompute(model, dump)
+    for i, (key, value) in enumerate(sorted(got.items())):
+        if key.startswith("tap/"):
+            key = f"tap/{i:02d}_{key[4:]}"
+        dump[key] = value.astype("float32")
+    np.savez(path, **dump)
+
+
+@pytest.mark.parametrize("name", [TEXT, IMAGE])
+def test_held_out_seed_matches_numpy_reference(name, tmp_path):
+    path = str(tmp_path / "held_out.npz")
+    _held_out_dump(name, 1234, path)
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REFERENCE, "np_reference_forward.py"),
+            path,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    out = result.stdout
+    assert result.returncode == 0 and "MISMATCH" not in out, out
+    # The NumPy forward computes every tap but these two.
+    unchecked = re.findall(r"no numpy value for \d+_(\w+)", out)
+    assert set(unchecked) <= {"body_output", "target_space_emb"}, out
+    taps = float(re.search(r"taps max abs diff (\S+)", out).group(1))
+    logits = float(re.search(r"logits max abs diff (\S+)", out).group(1))
+    assert taps <= 1e-4 and logits <= 1e-4, out
+    losses = re.findall(r"np (\S+) t2t (\S+)", out)
+    assert len(losses) == 3
+    for ours, ref in losses:
+        assert abs(float(ours) - float(ref)) <= 1e-4, out
