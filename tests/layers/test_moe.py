@@ -216,6 +216,34 @@ class TestSparseMoE:
         np.testing.assert_allclose(y, ref, atol=1e-5)
         assert float(layer.dropped_count) == 4.0
 
+    @pytest.mark.parametrize("capacity_factor", [None, 1.0])
+    def test_experts_run_on_routed_rows_only(
+        self, capacity_factor, monkeypatch
+    ):
+        # Sparse dispatch: the expert matmuls see an [E, C, d] buffer with
+        # C = the capacity (E * C ~ k * N), never all N rows per expert.
+        n, e, k = 24, 8, 2
+        layer = _layer(8, 16, e, top_k=k, capacity_factor=capacity_factor)
+        _set_random(layer, 17)
+        x = np.random.default_rng(18).normal(size=(n, 8)).astype("float32")
+        shapes = []
+        matmul = keras.ops.matmul
+
+        def recording_matmul(a, b):
+            shapes.append(tuple(a.shape))
+            return matmul(a, b)
+
+        monkeypatch.setattr(keras.ops, "matmul", recording_matmul)
+        layer(x, training=False)
+        monkeypatch.undo()
+        index = np.asarray(layer.route(x, training=False).expert_index)
+        if capacity_factor is None:
+            capacity = np.bincount(index.ravel(), minlength=e).max()
+            assert capacity < n
+        else:
+            capacity = math.ceil(capacity_factor * k * n / e)  # 6
+        assert shapes == [(n, 8), (e, capacity, 8), (e, capacity, 16)]
+
     def test_padding_rows_are_excluded(self):
         layer = _layer(6, 8, 5, top_k=2, loss_coef=1.0)
         _set_random(layer, 6)
