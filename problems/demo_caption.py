@@ -22,9 +22,9 @@ Splits: a drawing is dev when the hash of its caption is in the first
 `DEV_PERCENT` percent (`demo_translate.is_dev`), so no dev caption is a train
 caption. Files are taken in hash order of their path up to `MAX_TRAIN` /
 `MAX_DEV` (1,000 / 100; ~15 ms of CPU each to render). The preprocessor
-decodes the PNG to float32 `[32, 32, 3]` in [0, 1] (`IMAGE_SIZE`). Space IMAGE -> EN_TOK;
-the metric is BLEU. With single-word object names as captions, this measures
-recognising the object more than writing sentences.
+decodes the PNG to float32 `[32, 32, 3]` in [0, 1] (`IMAGE_SIZE`). Space
+IMAGE -> EN_TOK; the metric is BLEU. With one- to three-word object names as
+captions, this measures recognising the object more than writing sentences.
 """
 
 from __future__ import annotations
