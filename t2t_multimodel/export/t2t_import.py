@@ -138,7 +138,37 @@ def read_t2t_variables(path: str, *, scope: str = SCOPE) -> dict:
     }
     if not found:
         raise ValueError(f"no variable under {prefix!r} in {path}")
-    return found
+    return merge_embedding_shards(found)
+
+
+def merge_embedding_shards(variables: Mapping[str, np.ndarray]) -> dict:
+    """Joins T2T's vocabulary shards `weights_0..n-1` into one `weights_0`.
+
+    T2T split each symbol-modality matrix into `symbol_modality_num_shards`
+    row blocks (16 in 2017, 1 in v1.9's `multimodel_base`) and concatenated
+    them along the vocabulary axis; this does the same, in shard order.
+    """
+    groups: dict[str, dict[int, np.ndarray]] = {}
+    merged = {}
+    for name, value in variables.items():
+        match = re.fullmatch(
+            r"(symbol_modality_[^/]+/[^/]+)/weights_(\d+)", name
+        )
+        if match:
+            groups.setdefault(match.group(1), {})[int(match.group(2))] = value
+        else:
+            merged[name] = value
+    for scope, shards in groups.items():
+        if sorted(shards) != list(range(len(shards))):
+            # Leave gaps unmerged so the importer lists the odd names.
+            merged.update(
+                {f"{scope}/weights_{i}": v for i, v in shards.items()}
+            )
+            continue
+        merged[f"{scope}/weights_0"] = np.concatenate(
+            [shards[i] for i in range(len(shards))], axis=0
+        )
+    return merged
 
 
 def _indices(names: Sequence[str], pattern: str) -> list[int]:
@@ -452,6 +482,7 @@ def assign_t2t_weights(
       T2TImportError: listing every missing, extra or mis-shaped variable
         (nothing is assigned then).
     """
+    variables = merge_embedding_shards(variables)
     sizes = infer_sizes(variables)
     slots = t2t_weight_map(model, sizes)
     missing = [n for n in slots if n not in variables]
@@ -502,9 +533,10 @@ def import_t2t_checkpoint(
     Raises:
       T2TImportError: if a variable does not map (see `assign_t2t_weights`).
     """
-    variables = checkpoint
     if isinstance(checkpoint, str):
         variables = read_t2t_variables(checkpoint)
+    else:
+        variables = merge_embedding_shards(checkpoint)
     if model is None:
         model = build_t2t_v19_model(
             infer_sizes(variables),

@@ -287,3 +287,18 @@ def test_cached_decoding_matches_the_dump():
 
     logits = np.asarray(decode(encoded)).reshape(dump["out/logits"].shape)
     np.testing.assert_allclose(logits, dump["out/logits"], atol=1e-4)
+
+
+def test_sharded_embeddings_are_joined():
+    # 2017 T2T checkpoints split each V x d symbol matrix into row shards
+    # (`weights_0..n-1`, the first ones one row longer).
+    variables = t2t_import.read_t2t_variables(_path(TEXT))
+    scope = "symbol_modality_256_32/input_emb"
+    full = variables.pop(f"{scope}/weights_0")
+    for i, rows in enumerate(np.split(full, [86, 171])):
+        variables[f"{scope}/weights_{i}"] = rows
+    model = t2t_import.import_t2t_checkpoint(variables)
+    np.testing.assert_array_equal(model.modalities["symbol"].input_emb, full)
+    dump = np.load(_path(TEXT))
+    logits = _logits(model, dump).reshape(dump["out/logits"].shape)
+    np.testing.assert_allclose(logits, dump["out/logits"], atol=1e-4)
