@@ -6,7 +6,8 @@ Networks"): noisy top-k gating, feed-forward experts and the load-balancing
 loss `coef * (CV^2(importance) + CV^2(load))` with the smooth load estimator.
 The gating maths follow T2T v1.9 `expert_utils.noisy_top_k_gating` and
 `distributed_moe` exactly (see the parity README, section 4 "MoE"), so T2T
-weights load by name and give the same outputs. The dispatch is sparse: each
+weights load as they are (expert e's `parallel_e/w_0` is `w_0[e]`) and give
+the same outputs. The dispatch is sparse: each
 token is copied only to its k experts, so the expert compute grows with k and
 the number of tokens, not with the number of experts.
 """
@@ -52,6 +53,24 @@ def cv_squared(values: Any) -> Any:
     mean = ops.sum(values) / size
     variance = ops.sum(ops.square(values - mean)) / size
     return variance / (ops.square(mean) + 1e-10)
+
+
+def _distinct(initializer: Any, index: int) -> Any:
+    """A copy of `initializer` for weight number `index` of the layer.
+
+    A Keras initializer seeded with an int, or unseeded, returns the same
+    values on every call, so `w_noise` would equal `w_gate` and `w_1` would
+    repeat the values of `w_0`. Weight 0 keeps the initializer; the others
+    get `seed + index`, a fresh default seed, or share a stateful
+    `SeedGenerator` (which advances by itself).
+    """
+    config = initializer.get_config()
+    seed = config.get("seed")
+    if index == 0 or (seed is not None and not isinstance(seed, int)):
+        return initializer
+    if seed is not None:
+        config["seed"] = seed + index
+    return initializer.__class__.from_config(config)
 
 
 def _per_expert(initializer: Any) -> Any:
@@ -198,15 +217,18 @@ class SparseMoE(keras.layers.Layer):
             self.w_noise = self.add_weight(
                 name="w_noise",
                 shape=(d, e),
-                initializer=self.gate_initializer,
+                initializer=_distinct(self.gate_initializer, 1),
                 autocast=False,
             )
-        kernel_init = _per_expert(self.kernel_initializer)
         self.w_0 = self.add_weight(
-            name="w_0", shape=(e, d, h), initializer=kernel_init
+            name="w_0",
+            shape=(e, d, h),
+            initializer=_per_expert(self.kernel_initializer),
         )
         self.w_1 = self.add_weight(
-            name="w_1", shape=(e, h, d), initializer=kernel_init
+            name="w_1",
+            shape=(e, h, d),
+            initializer=_per_expert(_distinct(self.kernel_initializer, 1)),
         )
         stats = {}
         for name, aggregation in (

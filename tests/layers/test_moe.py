@@ -378,12 +378,29 @@ class TestSparseMoE:
         # All logits equal: experts 0, 1 take every token; cv2 = 4/2 - 1.
         np.testing.assert_allclose(loss, 10.0 * 1.0, rtol=1e-5)
 
-    def test_per_expert_glorot_scale(self):
-        layer = _layer(16, 48, 8, top_k=2, kernel_initializer="glorot_uniform")
-        w_0 = np.array(layer.w_0)
-        limit = math.sqrt(6.0 / (16 + 48))
-        assert np.abs(w_0).max() <= limit
-        assert np.abs(w_0).max() > 0.9 * limit
+    @pytest.mark.parametrize(
+        "initializer", ["glorot_uniform", keras.initializers.GlorotUniform(5)]
+    )
+    def test_initializers_per_expert_and_per_weight(self, initializer):
+        layer = _layer(
+            16,
+            16,
+            8,
+            top_k=2,
+            kernel_initializer=initializer,
+            gate_initializer=initializer,
+        )
+        w_0, w_1 = np.array(layer.w_0), np.array(layer.w_1)
+        limit = math.sqrt(6.0 / (16 + 16))  # fans of one [d, h] expert
+        for w in (w_0, w_1):
+            assert limit >= np.abs(w).max() > 0.9 * limit
+        # Same shapes, same initializer: still different values.
+        assert np.abs(w_0 - w_1).max() > 0.1
+        assert np.abs(np.array(layer.w_gate) - layer.w_noise).max() > 0.1
+        clone = moe.SparseMoE.from_config(layer.get_config())
+        clone.build((None, 16))
+        if not isinstance(initializer, str):  # int seed: reproducible
+            np.testing.assert_array_equal(clone.w_1, w_1)
 
 
 PARITY_CASES = [
