@@ -7,10 +7,11 @@ mixture's problem order needs no state: it is a function of the seed and the
 step (`training/loop.py`), so resuming at step `s` resumes the problem order.
 
 Limits of the data position: an iterator over a dataset that `tf.data` cannot
-serialise (Python generators, `py_function`) is not saved; the run then logs
-it and resumes that problem's stream from its start (with the same seed), so
-examples are repeated but training stays correct. Saving an iterator also
-saves its shuffle buffer, so its size adds to the checkpoint.
+serialise (Python generators, `py_function`), or a distributed iterator that
+is not trackable (MultiWorkerMirroredStrategy's), is not saved; the run then
+logs it and resumes that problem's stream from its start (with the same
+seed), so examples are repeated but training stays correct. Saving an
+iterator also saves its shuffle buffer, so its size adds to the checkpoint.
 
 Under MultiWorkerMirroredStrategy every worker must call `save` (the save of
 distributed variables may communicate); only the chief writes to
@@ -30,6 +31,32 @@ from typing import Any
 import tensorflow as tf
 
 _log = logging.getLogger(__name__)
+
+
+def weights_by_path(model: Any) -> tf.Module:
+    """A trackable view of every weight of `model`, keyed by its Keras path.
+
+    Keras 3 keeps sublayers held in lists or dicts out of TF's checkpoint
+    object graph, so `tf.train.Checkpoint(model=model)` would silently skip
+    most MultiModel weights. The run's checkpoints therefore hold this view:
+    each weight under its path without the model's own name (which differs
+    between a built and a deserialized model). It is the same layout as
+    `export/t2t_import.weights_by_path`, so decoding and export restore the
+    trainer's checkpoints with `tf.train.Checkpoint(model=view)`.
+
+    Raises:
+      ValueError: if two weights share a path.
+    """
+    prefix = model.name + "/"
+    weights = {}
+    for w in model.weights:
+        key = w.path[len(prefix) :] if w.path.startswith(prefix) else w.path
+        if key in weights:
+            raise ValueError(f"two weights with the path {key!r}")
+        weights[key] = w
+    view = tf.Module(name="weights_by_path")
+    view.weights = weights  # tf.Module tracks the dict's variables.
+    return view
 
 
 def write_json_atomic(path: str, obj: Any) -> None:
@@ -69,7 +96,7 @@ class Checkpointer:
     Args:
       directory: the run's `model_dir` (checkpoints go to its root, as T2T's
         `model.ckpt-<step>` files).
-      model: the Keras model.
+      model: the Keras model (saved as `weights_by_path(model)`).
       optimizer: the optimizer (a trackable `tf.Module`).
       step: the global step variable (int64).
       iterators: problem name -> input iterator to save where possible.
@@ -92,8 +119,22 @@ class Checkpointer:
     ):
         self.directory = directory
         self.is_chief = is_chief
-        self._objects = {"model": model, "optimizer": optimizer, "step": step}
-        self._iterators = dict(iterators or {})
+        self._objects = {
+            "model": weights_by_path(model),
+            "optimizer": optimizer,
+            "step": step,
+        }
+        self._iterators = {}
+        for name, iterator in (iterators or {}).items():
+            if isinstance(iterator, tf.__internal__.tracking.Trackable):
+                self._iterators[name] = iterator
+            else:  # E.g. MultiWorkerMirroredStrategy's DistributedIterator.
+                _log.warning(
+                    "the input iterator of %s (%s) cannot be checkpointed; "
+                    "a resumed run restarts its data stream",
+                    name,
+                    type(iterator).__name__,
+                )
         self._keep = keep
         self._worker_index = worker_index
         self._save_data = bool(self._iterators)
@@ -134,6 +175,12 @@ class Checkpointer:
         path = self.latest
         if path is None:
             return 0
+        # Every model weight must be in the checkpoint (a model built with
+        # other layer names or sizes would otherwise silently keep its
+        # fresh weights); optimizer slots and iterators may be absent.
+        tf.train.Checkpoint(model=self._objects["model"]).restore(
+            path
+        ).expect_partial().assert_existing_objects_matched()
         self.checkpoint.restore(path).expect_partial()
         step = int(self._objects["step"].numpy())
         _log.info("restored %s at step %d", path, step)

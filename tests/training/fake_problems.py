@@ -164,8 +164,14 @@ def write(problems, data_dir: str) -> None:
             )
 
 
-def tiny_model(*, modality_specs, hidden_dim: int = 16):
-    """A 1-block MultiModel (T2T v1.9 layout: no mixer), 4 experts, k=2."""
+def tiny_model(
+    *, modality_specs, hidden_dim: int = 16, decoder_moe: bool = False
+):
+    """A 1-block MultiModel (T2T v1.9 layout: no mixer), 4 experts, k=2.
+
+    The encoder has an MoE; `decoder_moe` adds one to the decoder too (used
+    by text problems only, unlike the encoder's).
+    """
     return multimodel.MultiModel(
         {n: s.build(hidden_dim) for n, s in modality_specs.items()},
         encoder_lib.Encoder(
