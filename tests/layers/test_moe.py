@@ -403,61 +403,49 @@ class TestSparseMoE:
             np.testing.assert_array_equal(clone.w_1, w_1)
 
 
-PARITY_CASES = [
-    # (file, input tap, tap tag, variable scope, expert hidden, loss_coef);
-    # the encoder taps hold the loss with coefficient 1.0, dec0 with 0.01.
-    (
-        "t2t_v19_text_seed1.npz",
-        "01_encoder_input_timing",
-        "enc0",
-        "enc_layer_0/moe",
-        64,
-        1.0,
-    ),
-    (
-        "t2t_v19_text_seed1.npz",
-        "07_enc0_residual_out",
-        "enc1",
-        "enc_layer_1/moe",
-        64,
-        1.0,
-    ),
-    (
-        "t2t_v19_text_seed1.npz",
-        "19_dec0_attn_residual_out",
-        "dec0",
-        "dec_layer_0/ffn/moe",
-        128,
-        1e-2,
-    ),
-    (
-        "t2t_v19_text_d64_seed1.npz",
-        "01_encoder_input_timing",
-        "enc0",
-        "enc_layer_0/moe",
-        128,
-        1.0,
-    ),
-]
+def _parity_cases():
+    """Every MoE of every T2T v1.9 dump (held-out seeds are picked up too).
+
+    Returns:
+      (file, tap tag, variable scope, input tap name) tuples.
+    """
+    if not os.path.isdir(PARITY_DIR):
+        return []
+    cases = []
+    for name in sorted(os.listdir(PARITY_DIR)):
+        if not (name.startswith("t2t_v19_") and name.endswith(".npz")):
+            continue
+        cases += [
+            (name, "enc0", "enc_layer_0/moe", "encoder_input_timing"),
+            (name, "enc1", "enc_layer_1/moe", "enc0_residual_out"),
+        ]
+        if "text" in name:
+            cases.append(
+                (name, "dec0", "dec_layer_0/ffn/moe", "dec0_attn_residual_out")
+            )
+    return cases
 
 
-@pytest.mark.parametrize("case", PARITY_CASES, ids=lambda c: c[0] + c[2])
+@pytest.mark.parametrize(
+    "case", _parity_cases(), ids=lambda c: f"{c[0][8:-4]}-{c[1]}"
+)
 def test_matches_t2t_v19_dump(case):
-    name, input_tap, tag, scope, hidden, loss_coef = case
-    path = os.path.join(PARITY_DIR, name)
-    if not os.path.exists(path):
-        pytest.skip(f"{path} not available")
-    dump = np.load(path)
-    taps = {k.split("/")[1][3:]: dump[k] for k in dump.files if "tap/" in k}
-    x = dump["tap/" + input_tap]
+    name, tag, scope, input_tap = case
+    dump = np.load(os.path.join(PARITY_DIR, name))
+    # Tap names are "tap/NN_name"; NN is the call order.
+    taps = {k[7:]: dump[k] for k in dump.files if k.startswith("tap/")}
+    x = taps[input_tap]
     d = x.shape[-1]
+    x = x.reshape(-1, d)  # [N, d], padding rows included as in T2T
     prefix = f"var/multi_model/{scope}/"
+    hidden = dump[prefix + "parallel_0/w_0"].shape[1]
+    # The encoder taps hold the loss with coefficient 1.0, dec0 with 0.01.
     layer = _layer(
         d,
         hidden,
         30,
         top_k=2,
-        loss_coef=loss_coef,
+        loss_coef=1e-2 if tag == "dec0" else 1.0,
         expert_output_scale=(hidden / d) ** -0.5,
     )
     layer.w_gate.assign(dump[prefix + "noisy_top_k_gating/w_gate"])
@@ -466,13 +454,13 @@ def test_matches_t2t_v19_dump(case):
         w.assign(
             np.stack([dump[f"{prefix}parallel_{e}/{var}"] for e in range(30)])
         )
-    y = layer(x.reshape(-1, d), training=False)  # [N, d]; no padding mask
-    out_tap = f"{tag}_moe_out" if tag != "dec0" else "dec0_ffn_moe_out"
+    y = layer(x, training=False)
+    out_tap = "dec0_ffn_moe_out" if tag == "dec0" else f"{tag}_moe_out"
     np.testing.assert_allclose(
         np.asarray(y), taps[out_tap].reshape(-1, d), atol=1e-5
     )
-    routing = layer.route(x.reshape(-1, d), training=False)
-    gates = np.zeros((x.size // d, 30), np.float32)
+    routing = layer.route(x, training=False)
+    gates = np.zeros((x.shape[0], 30), np.float32)
     np.put_along_axis(
         gates, np.asarray(routing.expert_index), routing.expert_gate, 1
     )
