@@ -9,6 +9,15 @@ weights, i.e. random routing as at the start of training). The two expert
 counts are timed interleaved, step by step, after a warm-up; the script
 prints the median per round and over all rounds, and the ratio 256 / 16.
 
+What grows with E whatever the dispatch: the gating (x @ w_gate, the noise
+and the smooth load are [tokens, E]) and the parameters. At 8 x 64 tokens
+the 256-expert layer holds 33.6 M parameters (134 MB in float32; the
+16-expert one 2.1 M): every step reads them twice (forward and input
+gradients), writes their gradients and updates them, so on a CPU the step
+is bound by that memory traffic (about 8 tokens per expert). The expert
+matmul FLOPs are the same for both. `--length 1024` (8192 tokens, ~130
+tokens per expert) shows the compute-bound regime.
+
 Usage: python benchmarks/moe_scaling.py [--capacity_factors 1.25,none]
     [--optimizer sgd|adam] [--batch 8 --length 64 --hidden 128 ...]
 """
