@@ -112,13 +112,18 @@ def random_crop_and_flip(
     if resize_to[0] < size[0] or resize_to[1] < size[1]:
         raise ValueError(f"resize_to {resize_to} is smaller than {size}")
     depth = image.shape[-1]
+    # Distinct op seeds: equal ones would give the coin, the crop and the
+    # flip the same random stream (flipping would correlate with the coin).
+    seeds = [None] * 3 if seed is None else [seed, seed + 1, seed + 2]
 
     def augment() -> tf.Tensor:
         big = resize_image(image, resize_to)
-        crop = tf.image.random_crop(big, [size[0], size[1], depth], seed=seed)
-        return tf.image.random_flip_left_right(crop, seed=seed)
+        crop = tf.image.random_crop(
+            big, [size[0], size[1], depth], seed=seeds[1]
+        )
+        return tf.image.random_flip_left_right(crop, seed=seeds[2])
 
-    coin = tf.random.uniform([], seed=seed)
+    coin = tf.random.uniform([], seed=seeds[0])
     out = tf.cond(
         coin < probability, augment, lambda: resize_image(image, size)
     )

@@ -99,6 +99,26 @@ class TestRandomCropAndFlip:
         windows += [w[:, ::-1] for w in windows]
         assert min(np.abs(w - out).max() for w in windows) < 1e-6
 
+    def test_augmentation_rates(self):
+        # Columns increase left to right: a flip makes them decrease.
+        ramp = np.tile(np.linspace(0, 1, 6, dtype=np.float32), [6, 1])
+        image = tf.constant(np.repeat(ramp[..., None], 3, -1))
+        resized = preprocessors.resize_image(image, (4, 4)).numpy()
+        ds = tf.data.Dataset.range(400).map(
+            lambda _: preprocessors.random_crop_and_flip(
+                image, (4, 4), resize_to=(6, 6), seed=5
+            )
+        )
+        augmented = flipped = 0
+        for out in ds.as_numpy_iterator():
+            if np.abs(out - resized).max() < 1e-6:
+                continue
+            augmented += 1
+            flipped += out[0, 0, 0] > out[0, -1, 0]
+        # 400 draws: sd(augmented) = 8, sd(flipped | 320) ~ 9; 3 sigma.
+        assert 296 <= augmented <= 344
+        assert abs(flipped - augmented / 2) <= 27
+
     def test_probability_zero_only_resizes(self):
         image = tf.random.stateless_uniform([8, 8, 3], seed=[1, 2])
         out = preprocessors.random_crop_and_flip(image, (4, 4), probability=0.0)
