@@ -258,6 +258,27 @@ class MultiModel(keras.Model):
         y, new_state["decoder"] = self.decoder.step(x, state["decoder"], index)
         return target.top(y)[:, 0], new_state
 
+    def _trackable_children(self, save_type="checkpoint", **kwargs):
+        children = super()._trackable_children(save_type, **kwargs)
+        if save_type == "checkpoint":
+            # Keras 3 keeps lists and dicts of layers (the modalities, the
+            # blocks) in its own tracked collections, which
+            # tf.train.Checkpoint does not follow: without this, a
+            # checkpoint holds only the weights of direct layer attributes.
+            # Every weight, by its (config-determined) index in `weights`;
+            # a variable reachable twice is still saved once.
+            # The wrapper must be the same object on every call (the
+            # checkpoint graph is keyed by identity); it bypasses Keras's
+            # attribute tracking.
+            if "_checkpoint_weights" not in self.__dict__:
+                import tensorflow as tf  # The checkpoint format is TF's.
+
+                self.__dict__["_checkpoint_weights"] = (
+                    tf.__internal__.tracking.wrap(list(self.weights))
+                )
+            children["all_weights"] = self.__dict__["_checkpoint_weights"]
+        return children
+
     def get_config(self) -> dict[str, Any]:
         serialize = keras.saving.serialize_keras_object
         return {
