@@ -174,7 +174,10 @@ def _records(
             files = files.shard(n, i)
         else:  # Fewer files than workers: every worker skips records.
             shard_records = True
-    if shuffle:
+    # Record sharding partitions the stream only if every worker sees the
+    # same order: then files are not shuffled and interleaving is in order
+    # (the example shuffle buffer after it still shuffles).
+    if shuffle and not shard_records:
         files = files.shuffle(len(paths), seed=seed)
     if counts is None:  # No metadata to check the files against.
         read = lambda path, expected: tf.data.TFRecordDataset(path)
@@ -184,7 +187,7 @@ def _records(
         read,
         cycle_length=min(len(paths), 8),
         num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=seed is not None or not shuffle,
+        deterministic=seed is not None or not shuffle or shard_records,
     )
     if shard_records:
         records = records.shard(

@@ -187,15 +187,21 @@ class TestSharding:
         )
 
     def test_records_split_when_fewer_files(self, generated):
-        data_dir, probs, _ = generated
-        counts = []
-        for i in range(3):  # 3 pipelines, 2 shards: record sharding
-            ctx = tf.distribute.InputContext(3, i, 1)
+        data_dir, probs, vocab = generated
+        seen = []
+        for i in range(5):  # 5 pipelines, 4 shards: record sharding
+            ctx = tf.distribute.InputContext(5, i, 1)
+            # Shuffled, unseeded: the partition must not depend on order.
             batches = _epoch(
-                probs["image"], data_dir, batch_size=12, input_context=ctx
+                probs["text"],
+                data_dir,
+                batch_size=40,
+                input_context=ctx,
+                shuffle=True,
             )
-            counts.append(sum(len(b["targets"]) for b in batches))
-        assert counts == [4, 4, 4]
+            seen.append([vocab.decode(r) for b in batches for r in b["inputs"]])
+        assert [len(s) for s in seen] == [8] * 5
+        assert sorted(sum(seen, [])) == sorted(fake_problems.sentences(40, 0))
 
 
 class TestErrors:
