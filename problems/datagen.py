@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 import tqdm
 
 from problems import problem as problem_lib
-from problems import registry
+from problems import registry, tfds_sources
 from t2t_multimodel.data import tfrecord
 from t2t_multimodel.data import vocabulary as vocabulary_lib
 
@@ -81,21 +81,38 @@ def _split_shards(
 def _summary(
     results: dict[str, dict[str, tfrecord.SplitStats]],
     vocabularies: dict[str, vocabulary_lib.Vocabulary],
+    split_seconds: dict[tuple[str, str], float],
     seconds: float,
 ) -> str:
-    lines = [f"{'problem':<32} {'split':<6} {'examples':>9} {'tokens':>11}"]
+    lines = [
+        f"{'problem':<32} {'split':<6} {'examples':>9} {'tokens':>11} "
+        f"{'seconds':>8}"
+    ]
     for name, splits in results.items():
         for split, stats in splits.items():
             tokens = sum(stats.num_tokens.values())
             lines.append(
-                f"{name:<32} {split:<6} {stats.num_examples:>9} {tokens:>11}"
-                f"  ({len(stats.shards_written)} shards written, "
+                f"{name:<32} {split:<6} {stats.num_examples:>9} {tokens:>11} "
+                f"{split_seconds[name, split]:>8.1f}  "
+                f"({len(stats.shards_written)} shards written, "
                 f"{len(stats.shards_skipped)} kept)"
             )
     for name, vocab in vocabularies.items():
         lines.append(f"vocabulary {name}: {vocab.vocab_size} ids")
     lines.append(f"done in {seconds:.1f} s")
     return "\n".join(lines)
+
+
+def _from_tfds(
+    problem: problem_lib.Problem, tfds_data_dir: str | None
+) -> problem_lib.Problem:
+    if not tfds_sources.has_source(problem.name):
+        print(
+            f"{problem.name} has no TFDS source: reading its raw files",
+            file=sys.stderr,
+        )
+        return problem
+    return tfds_sources.with_tfds_source(problem, tfds_data_dir)
 
 
 def generate_data(
@@ -106,6 +123,8 @@ def generate_data(
     num_shards: int | None = None,
     vocab_size: int = 8192,
     verbose: bool = True,
+    source: str = "raw",
+    tfds_data_dir: str | None = None,
 ) -> dict[str, dict[str, tfrecord.SplitStats]]:
     """Generates the vocabulary and the TFRecord shards of problems.
 
@@ -118,6 +137,11 @@ def generate_data(
         other splits get one shard.
       vocab_size: size bound of a vocabulary that has to be built.
       verbose: show progress bars and print the summary.
+      source: `"raw"` reads the raw files in `tmp_dir`; `"tfds"` reads the
+        prepared TensorFlow Datasets of `problems.tfds_sources.SOURCES`
+        (problems without a TFDS builder, such as parsing, still read their
+        raw files, with a warning).
+      tfds_data_dir: the TFDS data_dir (None: TFDS's default).
 
     Returns:
       problem name -> split -> `tfrecord.SplitStats`.
@@ -125,21 +149,28 @@ def generate_data(
     Raises:
       registry.UnknownNameError: an unknown name (lists the nearest names).
       problem_lib.MissingDataError: raw files are missing (the problem's
-        message says which files go where).
+        message says which files go where), or a TFDS dataset is not
+        prepared (the message gives the `tfds build` command).
     """
     start = time.monotonic()
     problems = registry.resolve(problem_names)
     if not problems:
         raise ValueError("no problem given")
+    if source == "tfds":
+        problems = [_from_tfds(p, tfds_data_dir) for p in problems]
+    elif source != "raw":
+        raise ValueError(f"source must be 'raw' or 'tfds', not {source!r}")
     os.makedirs(data_dir, exist_ok=True)
     os.makedirs(tmp_dir, exist_ok=True)
     vocabularies = load_or_build_vocabularies(
         problems, data_dir, tmp_dir, vocab_size, verbose=verbose
     )
     results: dict[str, dict[str, tfrecord.SplitStats]] = {}
+    split_seconds = {}
     for problem in problems:
         results[problem.name] = {}
         for split in problem.generators:
+            split_start = time.monotonic()
             bar = tqdm.tqdm(
                 desc=f"{problem.name} {split}",
                 unit=" examples",
@@ -157,6 +188,8 @@ def generate_data(
                     _split_shards(problem, split, num_shards),
                     progress=bar.update,
                 )
+            split_seconds[problem.name, split] = time.monotonic() - split_start
     if verbose:
-        print(_summary(results, vocabularies, time.monotonic() - start))
+        total = time.monotonic() - start
+        print(_summary(results, vocabularies, split_seconds, total))
     return results
