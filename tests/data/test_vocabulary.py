@@ -106,3 +106,29 @@ class TestVocabulary:
         )
         with pytest.raises(ValueError, match="pad/eos/unk"):
             vocabulary.Vocabulary(model.getvalue())
+
+
+def test_tf_tokenizer_survives_saved_model(tmp_path, vocab):
+    """The in-graph tokenizer can be exported (what the exporter relies on)."""
+
+    class Tokenize(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.tokenizer = vocab.tf_tokenizer()
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def __call__(self, texts):
+            ids = self.tokenizer.tokenize(texts).to_tensor()  # [B, L]
+            eos = tf.fill([tf.shape(ids)[0], 1], vocabulary.EOS_ID)
+            ids = tf.concat([ids, eos], axis=1)
+            return {"ids": ids, "text": vocab.tf_detokenize(ids)}
+
+    tf.saved_model.save(Tokenize(), str(tmp_path / "m"))
+    loaded = tf.saved_model.load(str(tmp_path / "m"))
+    out = loaded(tf.constant(["Grüße aus München", "the dog"]))
+    first = out["ids"].numpy()[0].tolist()
+    assert first[: first.index(1)] == vocab.encode("Grüße aus München")
+    assert [t.decode() for t in out["text"].numpy()] == [
+        "Grüße aus München",
+        "the dog",
+    ]
