@@ -18,7 +18,9 @@ from t2t_multimodel.data import features as features_lib
 
 Example = dict[str, Any]
 Generator = Callable[[str], Iterator[Example]]
-Preprocessor = Callable[[tf.data.Dataset], tf.data.Dataset]
+# `fn(dataset)`, or `fn(dataset, training=...)` when it augments in training
+# (see t2t_multimodel.data.preprocessors.MapFeature).
+Preprocessor = Callable[..., tf.data.Dataset]
 
 TRAIN = "train"
 DEV = "dev"
@@ -40,7 +42,8 @@ class Problem:
         labels); the TFRecord writer encodes them with `features`.
       features: stored features; at least `inputs` and `targets`.
       preprocessors: applied in order to the parsed `tf.data.Dataset` (e.g.
-        image decoding and resizing, log-mel spectrograms).
+        image decoding and resizing, log-mel spectrograms); one that takes a
+        `training` keyword gets the pipeline's mode (augmentation).
       metrics: task metric names reported at evaluation (e.g. `bleu`,
         `accuracy_top1`, `accuracy_top5`, `wer`, `exact_tree`).
       input_space_id: space id of the inputs (T2T's input space).
