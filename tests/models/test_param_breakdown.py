@@ -1,6 +1,6 @@
 """Parameter breakdown of the paper configuration (multimodel_paper.gin).
 
-Building the d = 1536 model (about 2.4e9 parameters with 240 experts per MoE
+Building the d = 1536 model (about 2.5e9 parameters with 240 experts per MoE
 layer) is too big for a test machine. Every component's parameter count is a
 polynomial of degree <= 2 in d (all widths are fixed or proportional to d, and
 the expert width EXPERT_DIM equals d in the paper set), so the test builds the
