@@ -92,7 +92,17 @@ class ConvRes(keras.layers.Layer):
             y, pool_size=self.kernel_size, strides=self.strides, padding="same"
         )
         shortcut = ops.relu(x) if self.shortcut_relu else x
-        return y + self.shortcut_norm(self.shortcut(shortcut))
+        # The strided 1x1 conv reads every s-th position: a strided slice and
+        # a matmul with the same kernel give `self.shortcut(shortcut)`
+        # exactly, and avoid a oneDNN crash (heap corruption) in TF 2.21's
+        # CPU Conv2DBackpropFilter for 1-2 input channels on long inputs (the
+        # first blocks of the spectral audio net).
+        s_h, s_w = self.strides
+        strided = shortcut[:, ::s_h, ::s_w, :]  # [B, ceil(H/s), ceil(W/s), C]
+        kernel = self.shortcut.kernel
+        kernel = ops.reshape(kernel, kernel.shape[2:])  # [C, filters]
+        projected = ops.matmul(strided, ops.cast(kernel, strided.dtype))
+        return y + self.shortcut_norm(projected)
 
     def compute_output_shape(self, input_shape):
         def shrink(size, stride):
