@@ -16,19 +16,32 @@ model without gin), `problems.json`, `eval_results.json`, and TensorBoard
 events in `train/` and `eval/`. A run restarted on the same `model_dir`
 resumes at the last checkpoint's step with its optimizer state. A NaN or Inf
 loss stops the run with `NonFiniteLossError`, saving nothing more.
+
+Reliability: `model_dir` is checked for writing (and for room for two
+checkpoints) before anything slow is built; a `model_dir` whose checkpoint was
+saved by a different model configuration fails with
+`errors.IncompatibleCheckpointError` listing what differs (its
+`model_config.json` is left alone); SIGTERM (in the main thread) finishes the
+current step, saves a checkpoint and returns with `"terminated": True`;
+`deterministic=True` turns on TensorFlow's op determinism (identical losses
+for a fixed seed on CPU, docs/RELIABILITY.md).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
 import tensorflow as tf
 
+from t2t_multimodel import errors
 from t2t_multimodel.data import mixture, pipeline, tfrecord
 from t2t_multimodel.training import (
     checkpoints,
@@ -131,6 +144,7 @@ def train(
     seed: int = 0,
     log_every: int = 100,
     on_start: Callable[[], None] | None = None,
+    deterministic: bool = False,
 ) -> dict[str, Any]:
     """Trains one model on `problems`; see the module docstring.
 
@@ -153,14 +167,20 @@ def train(
       log_every: steps between log lines and train summaries.
       on_start: called once the model, optimizer and data are built, before
         the first step (the trainer script writes gin's operative config).
+      deterministic: enable TensorFlow's op determinism (slower; see
+        docs/RELIABILITY.md for what it does not cover).
 
     Returns:
       `{"step", "train_loss" (last loss per problem), "history" (`(step,
       problem, loss)` of every step of this process), "eval" (the
-      eval_results dict), "model_dir"}`.
+      eval_results dict), "model_dir", "terminated" (stopped by SIGTERM
+      after saving)}`.
 
     Raises:
       NonFiniteLossError: the loss became NaN or Inf.
+      errors.NotWritableError: `model_dir` cannot be written.
+      errors.IncompatibleCheckpointError: `model_dir` holds a checkpoint of
+        another model configuration.
     """
     problems = list(problems)
     data = data or DataConfig()
@@ -171,7 +191,12 @@ def train(
         raise ValueError("no problem to train on")
     strategy = make_strategy(strategy)
     worker, num_workers, is_chief = distribution.worker_info(strategy)
-    os.makedirs(model_dir, exist_ok=True)
+    if is_chief:
+        errors.ensure_writable_dir(model_dir)
+    else:
+        os.makedirs(model_dir, exist_ok=True)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(seed)
     rates = mixture.mixing_rates(
         data.rates or _train_sizes(problems, data_dir),
@@ -186,6 +211,10 @@ def train(
         opt.build(model.trainable_variables)
         global_step = tf.Variable(0, dtype=tf.int64, trainable=False)
     if is_chief:
+        _check_compatible(model_dir, model)
+        # Room for two checkpoints (weights + Adam's two slots each).
+        size = sum(int(w.numpy().nbytes) for w in model.weights)
+        errors.ensure_writable_dir(model_dir, need_bytes=6 * size)
         _write_run_files(model_dir, model, problems, rates, data)
 
     if data.mixing == "per_worker":
@@ -277,19 +306,26 @@ def train(
 
     if on_start is not None:
         on_start()
+    terminated = threading.Event()
+    previous = _on_sigterm(terminated.set)
     try:
         for done in loop.run(start_step=step):
             step = done
+            if terminated.is_set():
+                break
             if checkpoint.every and step % checkpoint.every == 0:
                 save(step)
             if evaluation.every and step % evaluation.every == 0:
                 run_eval(step)
     finally:
         writer.flush()
-    # Normal end (a NaN raised above, saving nothing): save and evaluate.
+        _restore_sigterm(previous)
+    # Normal end or SIGTERM (a NaN raised above, saving nothing): save.
     if saved_step != step:
         save(step)
-    if eval_results.get("step") != step:
+    if terminated.is_set():
+        _log.warning("SIGTERM: saved step %d and stopped", step)
+    elif eval_results.get("step") != step:
         run_eval(step)
     writer.close()
     return {
@@ -298,7 +334,46 @@ def train(
         "history": loop.history,
         "eval": eval_results,
         "model_dir": model_dir,
+        "terminated": terminated.is_set(),
     }
+
+
+def _on_sigterm(callback: Callable[[], None]) -> Any:
+    """Calls `callback` on SIGTERM; returns the previous handler.
+
+    Does nothing (returns None) outside the main thread, where Python
+    delivers no signals.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, lambda signum, frame: callback())
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _check_compatible(model_dir: str, model: Any) -> None:
+    """Fails if `model_dir` holds a checkpoint of another model config."""
+    path = os.path.join(model_dir, "model_config.json")
+    if tf.train.latest_checkpoint(model_dir) is None or not os.path.exists(
+        path
+    ):
+        return
+    with open(path) as f:
+        saved = json.load(f)
+    requested = json.loads(
+        json.dumps(keras.saving.serialize_keras_object(model))
+    )
+    differences = errors.config_differences(saved, requested)
+    if differences:
+        raise errors.IncompatibleCheckpointError(
+            f"{model_dir} holds a checkpoint of another model configuration "
+            f"({path} -> the requested model): {'; '.join(differences)}. "
+            "Use a new --model_dir, or the configuration of that run (its "
+            "operative_config.gin)."
+        )
 
 
 def _train_dataset(problem, data_dir, data, seed, context, input_context):
