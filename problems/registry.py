@@ -98,13 +98,19 @@ def get(name: str) -> problem_lib.Problem | Mixture:
     raise _unknown(name, "problem or mixture")
 
 
-def resolve(names: str | Sequence[str]) -> list[problem_lib.Problem]:
-    """Expands comma-separated problem and mixture names into problems."""
+def resolve(
+    names: str | Sequence[str | problem_lib.Problem],
+) -> list[problem_lib.Problem]:
+    """Expands comma-separated problem and mixture names into problems.
+
+    `Problem` values in the list are kept as they are (e.g. a registered
+    problem with fewer examples, as the demo's tests use).
+    """
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     out: list[problem_lib.Problem] = []
     for name in names:
-        item = get(name)
+        item = name if isinstance(name, problem_lib.Problem) else get(name)
         items = (
             [get_problem(n) for n in item.problem_names]
             if isinstance(item, Mixture)
