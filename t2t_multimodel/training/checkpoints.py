@@ -59,6 +59,29 @@ def weights_by_path(model: Any) -> tf.Module:
     return view
 
 
+def rng_states(model: Any) -> tf.Module | None:
+    """A trackable view of the model's random-generator states, by path.
+
+    Keras 3 `SeedGenerator` states (the MoE gating noise) are in
+    `model.variables` but not in `model.weights`; saving them makes a
+    resumed run draw the same noise as an uninterrupted one. None when the
+    model has none.
+    """
+    weight_ids = {id(w) for w in model.weights}
+    states = {}
+    for v in model.variables:
+        if id(v) not in weight_ids:
+            key = v.path
+            while key in states:
+                key += "_"
+            states[key] = v
+    if not states:
+        return None
+    view = tf.Module(name="rng_states")
+    view.states = states
+    return view
+
+
 def write_json_atomic(path: str, obj: Any) -> None:
     """Writes `obj` as indented JSON to `path` through a temporary rename."""
     directory = os.path.dirname(os.path.abspath(path))
@@ -124,6 +147,9 @@ class Checkpointer:
             "optimizer": optimizer,
             "step": step,
         }
+        rng = rng_states(model)
+        if rng is not None:  # Absent from older checkpoints: restored fresh.
+            self._objects["rng"] = rng
         self._iterators = {}
         for name, iterator in (iterators or {}).items():
             if isinstance(iterator, tf.__internal__.tracking.Trackable):
