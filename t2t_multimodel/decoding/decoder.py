@@ -67,6 +67,9 @@ class DecodeConfig:
       max_length: output tokens at most (the decoding cache size).
       max_input_length: text inputs keep their first `max_input_length - 1`
         ids plus EOS.
+      max_audio_seconds: WAV inputs keep their first `max_audio_seconds`
+        (after resampling to 16 kHz), which bounds the spectrogram and the
+        encoder's length; the decoded WAV itself is held in memory once.
       top_k: classes returned for class-label problems.
       cache: incremental decoding (False: rerun the prefix every step).
     """
@@ -75,6 +78,7 @@ class DecodeConfig:
     alpha: float = 0.6
     max_length: int = 256
     max_input_length: int = 256
+    max_audio_seconds: float = 60.0
     top_k: int = 5
     cache: bool = True
 
@@ -192,6 +196,10 @@ class ProblemDecoder:
         """One raw image or WAV -> the stored feature -> preprocessed."""
         if self.input_kind == AUDIO:
             waveform = preprocessors.decode_wav(raw)
+            limit = int(
+                self.config.max_audio_seconds * preprocessors.SAMPLE_RATE
+            )
+            waveform = waveform[:limit]
             size = tf.shape(waveform)[0]
             check = tf.debugging.Assert(
                 size > 0, ["Bad request: audio_bytes holds a WAV of 0 samples"]
