@@ -313,7 +313,8 @@ def resolve(problem_name: str, data_dir: str | None) -> tuple[TfdsSource, Any]:
     """The first prepared candidate source of a problem and its builder.
 
     Args:
-      problem_name: a problem in `SOURCES` (not a `REVERSED` one).
+      problem_name: a problem in `SOURCES`; a `REVERSED` one resolves to
+        its forward problem's source.
       data_dir: the TFDS data_dir; None means TFDS's default
         (`$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
 
@@ -322,6 +323,7 @@ def resolve(problem_name: str, data_dir: str | None) -> tuple[TfdsSource, Any]:
       problem_lib.MissingDataError: no candidate is prepared (or one lacks a
         split); the message says which `tfds build` to run.
     """
+    problem_name = REVERSED.get(problem_name, problem_name)
     if problem_name not in SOURCES:
         why = NO_TFDS_BUILDER.get(problem_name, "it has no TFDS source")
         raise NoTfdsSourceError(

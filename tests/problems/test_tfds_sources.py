@@ -418,6 +418,8 @@ class TestMissingData:
         )
         assert source.full_name == "wmt14_translate/de-en:1.0.0"
         assert builder.is_prepared()
+        reverse, _ = tfds_sources.resolve("translate_deen_wmt8k", str(tmp_path))
+        assert reverse is source
 
     def test_cli_error(self, tmp_path):
         result = subprocess.run(
@@ -817,3 +819,27 @@ def test_real_imagenet2012_build_from_manual_tars(tmp_path):
         for e in _records(result["dev"].paths[0])
     )
     assert dev == [names.index("n01751748"), names.index("n09193705")]
+
+
+class TestDatagenSource:
+    def test_problem_without_builder_reads_its_raw_files(
+        self, tmp_path, capsys
+    ):
+        with pytest.raises(problem_lib.MissingDataError) as error:
+            _datagen(
+                "parse_ptb_wsj8k",
+                str(tmp_path / "out"),
+                str(tmp_path / "raw"),
+                source="tfds",
+                tfds_data_dir=str(tmp_path / "tfds"),
+            )
+        # The raw-file generator's message, not a TFDS one.
+        assert "tfds build" not in str(error.value)
+        assert str(tmp_path / "raw") in str(error.value)
+        assert "parse_ptb_wsj8k has no TFDS source" in capsys.readouterr().err
+
+    def test_unknown_source(self, tmp_path):
+        with pytest.raises(ValueError, match="'raw' or 'tfds', not 'hub'"):
+            _datagen(
+                "image_imagenet", str(tmp_path), str(tmp_path), source="hub"
+            )
