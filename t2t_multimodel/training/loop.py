@@ -189,6 +189,10 @@ def train(
     evaluation = evaluation or EvalConfig()
     if not problems:
         raise ValueError("no problem to train on")
+    # Layer paths are the checkpoint keys (checkpoints.weights_by_path);
+    # a fresh Keras session gives the paths of a fresh process, so a run
+    # resumed in the same process (tests, notebooks) finds its weights.
+    keras.backend.clear_session()
     strategy = make_strategy(strategy)
     worker, num_workers, is_chief = distribution.worker_info(strategy)
     if is_chief:

@@ -134,3 +134,39 @@ def test_sigkill_then_resume_and_operative_config(setup):
         f"ckpt-{killed_at + 2}"
     )
     assert (model_dir / "eval_results.json").exists()
+
+
+def _parse(files, bindings):
+    import problems  # noqa: F401  (the gin files import the registry)
+
+    gin.clear_config()
+    for sub in ("", "models", "runs", "experiments"):
+        gin.add_config_file_search_path(os.path.join(ROOT, "gin", sub))
+    try:
+        gin.parse_config_files_and_bindings(files, bindings)
+        return {
+            name: gin.query_parameter(f"{name}/macro.value")
+            for name in ("PROBLEMS", "MIXING", "STRATEGY", "HIDDEN_DIM")
+        }
+    finally:
+        gin.clear_config()
+
+
+@pytest.mark.parametrize(
+    "experiment",
+    sorted(os.listdir(os.path.join(ROOT, "gin", "experiments"))),
+)
+def test_experiments_parse(experiment):
+    macros = _parse(
+        [os.path.join(ROOT, "gin", "experiments", experiment)],
+        ["DATA_DIR = '/d'", "MODEL_DIR = '/m'"],
+    )
+    assert macros["PROBLEMS"] and macros["HIDDEN_DIM"] > 0
+
+
+def test_required_macros_are_enforced():
+    with pytest.raises(ValueError, match="MODEL_DIR"):
+        _parse(
+            [os.path.join(ROOT, "gin", "experiments", "demo_all_tiny.gin")],
+            ["DATA_DIR = '/d'"],
+        )
