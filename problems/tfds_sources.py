@@ -29,8 +29,8 @@ splits make its train and dev splits, and how the fields map:
   CMYK train JPEGs and the one PNG to RGB JPEG; the raw files keep them.
 - caption_mscoco8k: `coco_captions/2014:1.1.0` (Karpathy splits of COCO
   2014): train = `train` (= train2014), dev = `val+test+restval` (= all of
-  val2014, the raw problem's dev); one example per caption, captions
-  whitespace-collapsed as `caption_mscoco.read_captions` does.
+  val2014, the raw problem's dev); one example per caption, in Karpathy's
+  order, whitespace-collapsed as `caption_mscoco.read_captions` does.
 - speech_librispeech8k: `librispeech/default:2.1.1`, train =
   `train_clean100+train_clean360+train_other500`, dev = `dev_clean`;
   `speech` int16 at 16 kHz -> float32 / 32768 (what soundfile gives for the
@@ -39,10 +39,9 @@ splits make its train and dev splits, and how the fields map:
 - parse_ptb_wsj8k: the Penn Treebank WSJ (LDC99T42) has no TFDS builder
   (`NO_TFDS_BUILDER`): it always reads its raw files.
 
-Examples come in TFDS's stored order (shards read one after the other), which
-differs from the raw-file order: the same examples, shuffled differently.
-Nothing is downloaded: an unprepared dataset raises `MissingDataError` with
-the `tfds build` command to run.
+Examples come in TFDS's stored order (shards read one after the other), not
+the raw files' order. Nothing is downloaded: an unprepared dataset raises
+`MissingDataError` with the `tfds build` command to run.
 """
 
 from __future__ import annotations
@@ -58,6 +57,7 @@ import tensorflow_datasets as tfds
 
 from problems import problem as problem_lib
 from problems import registry
+from t2t_multimodel.data import preprocessors
 
 _LOG = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ IMAGENET_NUM_CLASSES = 1000
 # TFDS's ClassLabel numbers the sorted wnids from 0, as the problem does.
 IMAGENET_TFDS_LABEL_OFFSET = 0
 INT16_SCALE = 32768.0  # soundfile's float scale for 16-bit PCM.
-SAMPLE_RATE = 16000
+SAMPLE_RATE = preprocessors.SAMPLE_RATE  # The raw readers' rate (16 kHz).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,6 +293,16 @@ def load_builder(source: TfdsSource, data_dir: str | None) -> Any | None:
     return builder if builder.is_prepared() else None
 
 
+def _check_audio_rate(source: TfdsSource, builder: Any) -> None:
+    for key, feature in builder.info.features.items():
+        rate = getattr(feature, "sample_rate", SAMPLE_RATE)
+        if rate != SAMPLE_RATE:  # The raw readers resample; this does not.
+            raise ValueError(
+                f"TFDS {source.full_name} {key} is at {rate} Hz, not "
+                f"{SAMPLE_RATE}"
+            )
+
+
 def _missing_split(
     source: TfdsSource, builder: Any, data_dir: str | None
 ) -> str | None:
@@ -338,6 +348,7 @@ def resolve(problem_name: str, data_dir: str | None) -> tuple[TfdsSource, Any]:
             continue
         if message := _missing_split(source, builder, data_dir):
             raise problem_lib.MissingDataError(message)
+        _check_audio_rate(source, builder)
         return source, builder
     where = data_dir or "TFDS's default data_dir"
     raise problem_lib.MissingDataError(

@@ -411,6 +411,15 @@ class TestMissingData:
             tfds_sources.resolve("speech_librispeech8k", str(tmp_path))
         assert "train_clean360, train_other500" in str(error.value)
 
+    def test_other_sample_rate_is_refused(self, tmp_path, monkeypatch):
+        _write_metadata(_source("speech_librispeech8k"), str(tmp_path))
+        tfds_sources.resolve("speech_librispeech8k", str(tmp_path))
+        monkeypatch.setattr(
+            tfds.features.Audio, "sample_rate", property(lambda self: 8000)
+        )
+        with pytest.raises(ValueError, match="speech is at 8000 Hz, not 16000"):
+            tfds_sources.resolve("speech_librispeech8k", str(tmp_path))
+
     def test_second_candidate_is_used_when_first_is_absent(self, tmp_path):
         _write_metadata(_source("translate_ende_wmt8k", 1), str(tmp_path))
         source, builder = tfds_sources.resolve(
