@@ -239,9 +239,11 @@ class ProblemDecoder:
         return {"inputs": pixels}
 
     def _audio_features(self, wavs: tf.Tensor) -> dict[str, tf.Tensor]:
+        # Padded: substr fails on a position past the end (empty requests).
+        head = tf.strings.join([wavs, b"\0" * 12])
         ok = tf.logical_and(
-            tf.equal(tf.strings.substr(wavs, 0, 4), b"RIFF"),
-            tf.equal(tf.strings.substr(wavs, 8, 4), b"WAVE"),
+            tf.equal(tf.strings.substr(head, 0, 4), b"RIFF"),
+            tf.equal(tf.strings.substr(head, 8, 4), b"WAVE"),
         )
         check = _check(ok, "audio_bytes", "are empty or not RIFF/WAVE files")
         with tf.control_dependencies([check]):
