@@ -1,0 +1,289 @@
+"""The web application: TF Serving's REST API and the single-page UI.
+
+`create_app(model)` builds a Starlette (ASGI) application over a
+`served_model.ServedModel`; `serve(export_dir, ...)` loads the export and runs
+that application under uvicorn. Routes (NAME is `model_name`, "multimodel"):
+
+- `POST /v1/models/NAME[/versions/V]:predict`: TF Serving's predict API
+  (`rest.py`), batched across concurrent requests (`batching.py`);
+- `GET /v1/models/NAME[/versions/V]`: model status;
+- `GET /v1/models/NAME[/versions/V]/metadata`: the signature defs;
+- `GET /`: the page (`static/index.html`), which talks to the API above.
+
+Every error is JSON, `{"error": "..."}`: 400 for a bad request (malformed
+JSON, unknown signature or input, undecodable bytes), 404 for an unknown
+model, version or route, 413 for a body over `max_request_bytes`, 503 when
+the queue is full, 504 past `request_timeout_s`. Answers carry a
+`Server-Timing` header with the time the server spent (the page shows it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import json
+import logging
+import pathlib
+import socket
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+from starlette import (
+    applications,
+    exceptions,
+    requests,
+    responses,
+    routing,
+    staticfiles,
+)
+
+from t2t_multimodel.serving import batching, rest, served_model
+
+STATIC_DIR = pathlib.Path(__file__).parent / "static"
+DEFAULT_MODEL_NAME = "multimodel"
+
+
+def _json(
+    payload: Any, status: int = 200, **headers: str
+) -> responses.Response:
+    # TF Serving writes NaN/Infinity as such, and UTF-8 unescaped.
+    body = json.dumps(payload, ensure_ascii=False, allow_nan=True)
+    return responses.Response(
+        body, status, headers=headers, media_type="application/json"
+    )
+
+
+def _error(error: rest.RestError) -> responses.Response:
+    return _json({"error": error.message}, error.status)
+
+
+async def _read_body(request: requests.Request, limit: int) -> bytes:
+    """The request body, or a 413 `RestError` as soon as it exceeds `limit`."""
+    too_large = f"request body exceeds the limit of {limit} bytes"
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise rest.RestError(f"bad Content-Length: {declared!r}")
+        if int(declared) > limit:
+            raise rest.RestError(f"{too_large} ({declared} bytes)", 413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise rest.RestError(too_large, 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class _Api:
+    """The route handlers, over one model and one batch scheduler."""
+
+    def __init__(
+        self,
+        model: served_model.ServedModel,
+        scheduler: batching.BatchScheduler,
+        *,
+        model_name: str,
+        max_request_bytes: int,
+        request_timeout_s: float,
+    ) -> None:
+        self.model = model
+        self.scheduler = scheduler
+        self.model_name = model_name
+        self.max_request_bytes = max_request_bytes
+        self.request_timeout_s = request_timeout_s
+        page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+        self.page = page.replace("{{MODEL_NAME}}", html.escape(model_name))
+
+    def _check_servable(self, request: requests.Request) -> None:
+        name = request.path_params["name"]
+        version = request.path_params.get("version")
+        if name != self.model_name or version not in (None, self.model.version):
+            wanted = (
+                f"Specific({name}, {version})" if version else f"Latest({name})"
+            )
+            raise rest.RestError(
+                f"Servable not found for request: {wanted}", 404
+            )
+
+    async def index(self, request: requests.Request) -> responses.Response:
+        return responses.HTMLResponse(self.page)
+
+    async def status(self, request: requests.Request) -> responses.Response:
+        try:
+            self._check_servable(request)
+        except rest.RestError as e:
+            return _error(e)
+        return _json(rest.model_status_json(self.model.version))
+
+    async def metadata(self, request: requests.Request) -> responses.Response:
+        try:
+            self._check_servable(request)
+        except rest.RestError as e:
+            return _error(e)
+        return _json(
+            rest.model_metadata_json(
+                self.model_name,
+                self.model.version,
+                self.model.signature_def_json(),
+            )
+        )
+
+    async def predict(self, request: requests.Request) -> responses.Response:
+        start = time.perf_counter()
+        try:
+            self._check_servable(request)
+            body = await _read_body(request, self.max_request_bytes)
+            parsed = rest.parse_predict_request(
+                rest.decode_json(body), self.model.signatures
+            )
+            outputs = await self._run(parsed)
+            payload = rest.format_predict_response(
+                outputs,
+                num_instances=parsed.num_instances,
+                columnar=parsed.columnar,
+            )
+        except rest.RestError as e:
+            return _error(e)
+        elapsed_ms = (time.perf_counter() - start) * 1000.0
+        return _json(
+            payload, **{"Server-Timing": f"total;dur={elapsed_ms:.1f}"}
+        )
+
+    async def _run(self, parsed: rest.PredictRequest) -> dict[str, Any]:
+        try:
+            future = self.scheduler.submit(
+                parsed.signature_name, parsed.inputs, parsed.num_instances
+            )
+        except batching.QueueFullError as e:
+            raise rest.RestError(f"server busy: {e}", 503) from e
+        try:
+            return await asyncio.wait_for(
+                asyncio.wrap_future(future), self.request_timeout_s
+            )
+        except served_model.ModelInputError as e:
+            raise rest.RestError(str(e), 400) from e
+        except TimeoutError as e:
+            raise rest.RestError(
+                f"no answer within {self.request_timeout_s} s", 504
+            ) from e
+        except Exception as e:  # noqa: BLE001  (a model failure: a 500)
+            logging.exception("predict on %s failed", parsed.signature_name)
+            raise rest.RestError(f"{type(e).__name__}: {e}", 500) from e
+
+
+async def _http_error(
+    request: requests.Request, error: Exception
+) -> responses.Response:
+    assert isinstance(error, exceptions.HTTPException)
+    return _json({"error": error.detail}, error.status_code)
+
+
+def create_app(
+    model: served_model.ServedModel,
+    *,
+    model_name: str = DEFAULT_MODEL_NAME,
+    max_batch_size: int = 32,
+    batch_timeout_ms: float = 5.0,
+    max_request_bytes: int = 16 * 1024 * 1024,
+    max_queued_requests: int = 1024,
+    request_timeout_s: float = 120.0,
+) -> applications.Starlette:
+    """The ASGI application serving `model`.
+
+    Args:
+        model: the loaded export.
+        model_name: NAME in the `/v1/models/NAME` paths.
+        max_batch_size: most instances in one model call.
+        batch_timeout_ms: how long a request waits for others to batch with.
+        max_request_bytes: larger bodies get a 413.
+        max_queued_requests: requests beyond this many waiting get a 503.
+        request_timeout_s: a request waiting longer gets a 504.
+
+    Returns:
+        The application; its lifespan stops the batching thread.
+    """
+    scheduler = batching.BatchScheduler(
+        model.run,
+        max_batch_size=max_batch_size,
+        batch_timeout_ms=batch_timeout_ms,
+        max_queued_requests=max_queued_requests,
+    )
+    api = _Api(
+        model,
+        scheduler,
+        model_name=model_name,
+        max_request_bytes=max_request_bytes,
+        request_timeout_s=request_timeout_s,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: applications.Starlette) -> AsyncIterator[None]:
+        yield
+        scheduler.close()
+
+    base = "/v1/models/{name}"
+    versioned = base + "/versions/{version}"
+    routes = [routing.Route("/", api.index)]
+    for prefix in (base, versioned):
+        routes += [
+            routing.Route(prefix + ":predict", api.predict, methods=["POST"]),
+            routing.Route(prefix + "/metadata", api.metadata),
+            routing.Route(prefix, api.status),
+        ]
+    routes.append(
+        routing.Mount("/static", staticfiles.StaticFiles(directory=STATIC_DIR))
+    )
+    app = applications.Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={exceptions.HTTPException: _http_error},
+    )
+    app.state.scheduler = scheduler
+    return app
+
+
+def serve(
+    export_dir: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8501,
+    access_log: bool = False,
+    **app_kwargs: Any,
+) -> None:
+    """Loads `export_dir` and serves it until SIGINT/SIGTERM.
+
+    Prints one line, "t2t-mm-serve: serving ... at http://HOST:PORT/", once
+    the socket listens (`port=0` picks a free port, shown there).
+
+    Args:
+        export_dir: see `served_model.resolve_version`.
+        host: the address to listen on.
+        port: the TCP port (8501 is TF Serving's REST port).
+        access_log: log every request.
+        **app_kwargs: passed to `create_app`.
+    """
+    model = served_model.ServedModel(export_dir)
+    app = create_app(model, **app_kwargs)
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(2048)
+    bound = sock.getsockname()[1]
+    url_host = f"[{host}]" if ":" in host else host
+    print(
+        f"t2t-mm-serve: serving {model.saved_model_dir} (version "
+        f"{model.version}; signatures: {', '.join(model.signatures)}) at "
+        f"http://{url_host}:{bound}/",
+        flush=True,
+    )
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=access_log, timeout_keep_alive=5
+    )
+    uvicorn.Server(config).run(sockets=[sock])
