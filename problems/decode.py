@@ -1,0 +1,167 @@
+"""`decode`: the entry point of `t2t-mm-decoder` (T2T's `t2t-decoder`).
+
+It resolves the problem name (the library never imports `problems`),
+rebuilds the model from `model_dir` (its Keras config and newest checkpoint,
+never from re-parsed gin), finds the vocabulary (in `model_dir`, then
+`data_dir`) and answers requests one a line: text for text inputs, a file
+path for image and audio inputs. With `decode_from_file` the answers go to
+`decode_to_file` (default: the input path + `.decoded`), one a line in input
+order; without it, lines are read from `input_stream` (stdin) and each is
+answered at once on `output_stream` (interactive use). A text answer is the
+best beam's text; a class-label answer is the top class name (or id).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TextIO
+
+from problems import problem as problem_lib
+from problems import registry
+from t2t_multimodel import errors
+from t2t_multimodel.decoding import decoder as decoder_lib
+
+_log = logging.getLogger(__name__)
+
+
+class DecodeInputError(errors.UserError):
+    """A request line that cannot be read (a missing or unreadable file)."""
+
+
+def load(
+    model_dir: str, problem_names: Sequence[str], data_dir: str | None
+) -> tuple[Any, list[problem_lib.Problem], Any]:
+    """`(model, problems, vocabulary)` for decoding or export.
+
+    Raises:
+      registry.UnknownNameError: an unknown problem name.
+      decoder_lib.ModelDirError: no model, checkpoint or vocabulary, or a
+        model without a problem's modalities.
+    """
+    problems = [registry.get_problem(name) for name in problem_names]
+    model = decoder_lib.restore_model(model_dir)
+    trained = _trained_problems(model_dir)
+    vocab = None
+    for problem in problems:
+        missing = [
+            m
+            for m in (problem.input_modality, problem.target_modality)
+            if m not in model.modalities
+        ]
+        if missing:
+            raise decoder_lib.ModelDirError(
+                f"the model in {model_dir} has no {', '.join(missing)} "
+                f"modality net, so it cannot run problem {problem.name!r} "
+                f"(it has: {', '.join(sorted(model.modalities))})."
+            )
+        if trained is not None and problem.name not in trained:
+            _log.warning(
+                "%s was not trained on %s (only on %s)",
+                model_dir,
+                problem.name,
+                ", ".join(trained),
+            )
+        vocab = vocab or decoder_lib.find_vocabulary(
+            problem, [model_dir, data_dir or ""]
+        )
+    return model, problems, vocab
+
+
+def _trained_problems(model_dir: str) -> list[str] | None:
+    path = os.path.join(model_dir, "problems.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return list(json.load(f).get("problems", []))
+
+
+def _request(line: str, kind: str) -> bytes:
+    """The raw request of one input line (file contents for media)."""
+    if kind == decoder_lib.TEXT:
+        return line.encode("utf-8")
+    path = os.path.expanduser(line)
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise DecodeInputError(
+            f"cannot read {kind} file {line!r} ({e.strerror}); give one "
+            f"{kind} file path per line."
+        ) from None
+
+
+def _answers(d: decoder_lib.ProblemDecoder, raw: list[bytes]) -> list[str]:
+    outputs = d.decode(raw)
+    key = "classes" if d.output_kind == decoder_lib.CLASS else "outputs"
+    return [str(a) for a in outputs[key]]
+
+
+def _batches(lines: Iterable[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def decode(
+    *,
+    model_dir: str,
+    problem_name: str,
+    data_dir: str | None = None,
+    decode_from_file: str | None = None,
+    decode_to_file: str | None = None,
+    beam_size: int = 4,
+    alpha: float = 0.6,
+    max_length: int = 256,
+    max_input_length: int = 256,
+    batch_size: int = 8,
+    input_stream: TextIO | None = None,
+    output_stream: TextIO | None = None,
+) -> int:
+    """Decodes requests one a line (see the module docstring).
+
+    Returns:
+      The number of answered lines.
+    """
+    model, (problem,), vocab = load(model_dir, [problem_name], data_dir)
+    config = decoder_lib.DecodeConfig(
+        beam_size=beam_size,
+        alpha=alpha,
+        max_length=max_length,
+        max_input_length=max_input_length,
+    )
+    d = decoder_lib.ProblemDecoder(model, problem, vocab, config)
+    kind = d.input_kind
+    if decode_from_file is None:
+        out = output_stream or sys.stdout
+        count = 0
+        for line in input_stream or sys.stdin:
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            print(_answers(d, [_request(line, kind)])[0], file=out, flush=True)
+            count += 1
+        return count
+    try:
+        with open(decode_from_file, encoding="utf-8") as f:
+            lines = [line.rstrip("\n") for line in f if line.strip()]
+    except OSError as e:
+        raise DecodeInputError(
+            f"cannot read --decode_from_file={decode_from_file} ({e.strerror})"
+        ) from None
+    answers = []
+    for batch in _batches(lines, batch_size):
+        answers += _answers(d, [_request(line, kind) for line in batch])
+        _log.info("decoded %d of %d lines", len(answers), len(lines))
+    target = decode_to_file or decode_from_file + ".decoded"
+    with open(target, "w", encoding="utf-8") as f:
+        f.writelines(a + "\n" for a in answers)
+    return len(answers)
