@@ -33,8 +33,8 @@ class Encoder(keras.layers.Layer):
       dropout: dropout at the end of each ConvBlock (0.4 in the paper).
       kernel_sizes: the ConvBlocks' four kernel sizes.
       dilation_rates: the ConvBlocks' four dilation rates.
-      num_timescales: timescales of the input timing signal (16 as in C1;
-        None = full depth); `use_timing_signal=False` adds none.
+      num_timescales: timescales of the input timing signal (16 as in C1,
+        capped at d / 2; None = full depth).
       use_timing_signal: add the timing signal to the input.
       moe_loss_coef: coefficient of the MoE load-balancing loss.
       capacity_factor: MoE expert capacity (None: no token is dropped).
