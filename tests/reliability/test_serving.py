@@ -1,0 +1,129 @@
+"""Serving reliability on an exported tiny MultiModel's signatures.
+
+Bad requests (empty strings, non-image bytes, non-WAV bytes, unsupported WAV
+encodings) fail as `ModelInputError` with a one-line message naming the
+input and batch position, and the model keeps answering afterwards;
+over-long inputs are truncated (text to `max_input_length - 1` ids, audio to
+`max_audio_seconds`), not refused; a batch of 64 mixed-length requests per
+signature is answered. The 1,000-request memory check is
+benchmarks/serving_load.py (a 100-request variant runs here).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from t2t_multimodel.serving import served_model
+from tests.decoding import tiny
+from tests.reliability import serving_fixture
+
+INPUTS = {
+    "tiny_translate": "inputs",
+    "tiny_image": "image_bytes",
+    "tiny_caption": "image_bytes",
+    "tiny_speech": "audio_bytes",
+}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    directory = str(tmp_path_factory.mktemp("export"))
+    return served_model.ServedModel(serving_fixture.export_tiny(directory))
+
+
+def _run(served, name, values):
+    array = np.array(values, dtype=object)
+    return served.run(name, {INPUTS[name]: array})
+
+
+def _valid(name, i):
+    problem = {p.name: p for p in tiny.PROBLEMS}[name]
+    options = tiny.raw_inputs(problem)
+    return options[i % len(options)]
+
+
+@pytest.mark.parametrize("name", sorted(INPUTS))
+def test_empty_request_names_input_and_position(served, name):
+    with pytest.raises(served_model.ModelInputError) as info:
+        _run(served, name, [_valid(name, 0), b""])
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"Bad request: {INPUTS[name]} at batch positions" in message
+    assert "[1]" in message
+    # The model still answers the next, valid request.
+    assert len(next(iter(_run(served, name, [_valid(name, 0)]).values()))) == 1
+
+
+@pytest.mark.parametrize("name", ["tiny_image", "tiny_caption"])
+def test_non_image_bytes(served, name):
+    with pytest.raises(served_model.ModelInputError) as info:
+        _run(served, name, [b"GIF89a but no image", b"%PDF-1.4 text", b"x"])
+    message = str(info.value)
+    # Position 0 has a GIF magic, so TF's own decoder rejects it; the first
+    # check names the PDF and the junk byte.
+    assert "not a JPEG, PNG, BMP or GIF image" in message
+    assert "[1 2]" in message
+
+
+def test_non_wav_bytes(served):
+    with pytest.raises(served_model.ModelInputError) as info:
+        _run(served, "tiny_speech", [tiny.png(0), b"RIFF....AVI "])
+    assert "are empty or not RIFF/WAVE files" in str(info.value)
+    assert "[0 1]" in str(info.value)
+
+
+@pytest.mark.parametrize("encoding", ["8-bit", "24-bit", "float"])
+def test_unsupported_wav_encodings(served, encoding):
+    data = serving_fixture.bad_wavs()[encoding]
+    with pytest.raises(served_model.ModelInputError) as info:
+        _run(served, "tiny_speech", [data])
+    message = str(info.value)
+    assert "\n" not in message
+    assert "WAV" in message or "wav" in message.lower()
+
+
+def test_over_long_text_is_truncated(served):
+    long_text = " ".join(["the cat sat on the mat"] * 2000)  # ~12k words
+    short = " ".join(long_text.split()[:40])
+    out = _run(served, "tiny_translate", [long_text, short])
+    # Both keep the same first MAX_INPUT_LENGTH - 1 ids, so the same answer.
+    assert out["outputs"][0] == out["outputs"][1]
+    assert out["scores"][0] == pytest.approx(out["scores"][1], abs=1e-5)
+
+
+def test_over_long_audio_is_truncated(served):
+    # 5 minutes of audio: truncated to 60 s (the default max_audio_seconds)
+    # before the spectrogram; its answer equals that of its first 60 s.
+    long_wav = tiny.wav(0, 300.0)
+    first_minute = tiny.wav(0, 300.0)[: 44 + 60 * 16000 * 2]
+    header = bytearray(first_minute[:44])
+    data_size = 60 * 16000 * 2
+    header[40:44] = data_size.to_bytes(4, "little")
+    header[4:8] = (36 + data_size).to_bytes(4, "little")
+    first_minute = bytes(header) + first_minute[44:]
+    out = _run(served, "tiny_speech", [long_wav, first_minute])
+    assert out["outputs"][0] == out["outputs"][1]
+    assert out["scores"][0] == pytest.approx(out["scores"][1], abs=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(INPUTS))
+def test_batch_of_64_mixed_length_requests(served, name):
+    if name == "tiny_translate":
+        rng = np.random.default_rng(0)
+        words = " ".join(tiny.TEXTS).split()
+        values = [
+            " ".join(rng.choice(words, size=int(n)))
+            for n in rng.integers(1, 60, size=64)
+        ]
+    elif name == "tiny_speech":
+        values = [tiny.wav(i, 0.05 + 0.01 * i) for i in range(64)]
+    else:
+        values = [
+            tiny.png(i, (5 + i, 3 + 2 * i), gray=i % 2 == 0) for i in range(64)
+        ]
+    out = _run(served, name, values)
+    for key, value in out.items():
+        assert value.shape[0] == 64, key
+    if "scores" in out:
+        assert np.all(np.isfinite(out["scores"]))
