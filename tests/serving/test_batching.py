@@ -117,7 +117,7 @@ def test_a_bad_request_fails_alone() -> None:
 def test_large_request_runs_alone_and_batches_respect_the_size() -> None:
     model = _Recorder(delay_s=0.05)
     scheduler = batching.BatchScheduler(
-        model, max_batch_size=2, batch_timeout_ms=5000
+        model, max_batch_size=2, batch_timeout_ms=300
     )
     futures = [
         _submit(scheduler, "s", [1.0, 2.0, 3.0]),
@@ -135,7 +135,7 @@ def test_large_request_runs_alone_and_batches_respect_the_size() -> None:
 def test_unequal_shapes_fall_back_to_single_calls() -> None:
     model = _Recorder()
     scheduler = batching.BatchScheduler(
-        model, max_batch_size=4, batch_timeout_ms=5000
+        model, max_batch_size=4, batch_timeout_ms=300
     )
     a = scheduler.submit("s", {"x": np.ones([1, 2])}, 1)
     b = scheduler.submit("s", {"x": np.ones([1, 3])}, 1)
