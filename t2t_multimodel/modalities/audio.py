@@ -86,18 +86,20 @@ class AudioSpectralModality(base.Modality):
             for i, width in enumerate(widths)
         ]
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: tuple | None = None) -> None:
         shape = (None, None, None, 1)
         for block in self.blocks:
             block.build(shape)
             shape = (None, None, None, block.filters)
         self.built = True
 
-    def _grid(self, inputs):
+    def _grid(self, inputs: Any) -> Any:
         """The model input as a one-channel grid `[B, T, F, 1]`."""
         return ops.expand_dims(ops.cast(inputs, "float32"), -1)
 
-    def bottom(self, inputs, *, training=None, padding_mask=None):
+    def bottom(
+        self, inputs: Any, *, training: bool | None = None, padding_mask=None
+    ) -> base.ModalityOutput:
         self.ensure_built()
         x = self._grid(inputs)  # [B, T, F, 1]
         mask = padding_mask
@@ -120,7 +122,7 @@ class AudioSpectralModality(base.Modality):
             )
         return {"hidden": hidden, "mask": mask, "spatial_shape": spatial_shape}
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (input_shape[0], None, self.hidden_dim)
 
     def get_config(self) -> dict[str, Any]:
@@ -168,6 +170,6 @@ class AudioModality(AudioSpectralModality):
             **kwargs,
         )
 
-    def _grid(self, inputs):
+    def _grid(self, inputs: Any) -> Any:
         # [B, S] -> [B, S, 1, 1]
         return ops.cast(inputs, "float32")[:, :, None, None]

@@ -137,7 +137,9 @@ class Modality(keras.layers.Layer):
         weights = ops.cast(weights, "float32")
         return ops.sum(xent * weights), ops.sum(weights)
 
-    def call(self, inputs, *, training=None, padding_mask=None):
+    def call(
+        self, inputs: Any, *, training: bool | None = None, padding_mask=None
+    ) -> Any:
         return self.bottom(
             inputs, training=training, padding_mask=padding_mask
         )["hidden"]

@@ -7,7 +7,9 @@ The paper's Xception-style exit flow on the body output re-squared to 2-D:
 `h6 = GlobalAvgPool(ReLU(h5))`, logits = pointwise conv (dense + bias) to the
 classes. The paper recalls Xception's fixed 1536/2048 for f1/f2; the T2T code
 scales every width with d: skip and h2 1.25d, h1 d, h4 2d, h5 2.5d (the
-default; all are constructor arguments). Class-label targets skip the decoder.
+default; all are constructor arguments). Every step is a ConvStep, with its
+leading ReLU, as the paper writes it (T2T's h4 had none). Class-label targets
+skip the decoder.
 `exit_flow=False` is T2T v1.9: the mean of the body output over all positions
 times a dense `[d, classes]` kernel plus bias.
 """
@@ -92,7 +94,7 @@ class ClassLabelModality(base.Modality):
             ]
         self.dense = keras.layers.Dense(num_classes, name="dense")
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: tuple | None = None) -> None:
         shape = (None, None, None, self.hidden_dim)
         if self.exit_flow:
             self.skip.build(shape)
@@ -102,7 +104,9 @@ class ClassLabelModality(base.Modality):
         self.dense.build(shape[:1] + shape[-1:])
         self.built = True
 
-    def targets_bottom(self, targets, *, training=None):
+    def targets_bottom(
+        self, targets: Any, *, training: bool | None = None
+    ) -> Any:
         return None
 
     def top(
@@ -142,14 +146,16 @@ class ClassLabelModality(base.Modality):
         pooled = ops.mean(ops.relu(h), axis=(1, 2))  # [B, f2]
         return self.dense(pooled)  # [B, num_classes]
 
-    def target_weights(self, targets, targets_mask=None):
+    def target_weights(self, targets: Any, targets_mask: Any = None) -> Any:
         # T2T `weights_all`: every example counts, label 0 included.
         return ops.ones(ops.shape(targets), "float32")
 
-    def call(self, inputs, *, training=None, padding_mask=None):
+    def call(
+        self, inputs: Any, *, training: bool | None = None, padding_mask=None
+    ) -> Any:
         return self.top(inputs, training=training, padding_mask=padding_mask)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (input_shape[0], self.num_classes)
 
     def get_config(self) -> dict[str, Any]:

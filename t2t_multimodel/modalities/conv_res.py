@@ -78,14 +78,14 @@ class ConvRes(keras.layers.Layer):
             epsilon=layer_norm_epsilon, name="shortcut_norm"
         )
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple) -> None:
         self.conv_steps[0].build(input_shape)
         inner = (*input_shape[:-1], self.filters)
         self.conv_steps[1].build(inner)
         self.shortcut.build(input_shape)
         self.shortcut_norm.build(self.compute_output_shape(input_shape))
 
-    def call(self, x, *, training=None):
+    def call(self, x: Any, *, training: bool | None = None) -> Any:
         y = self.conv_steps[0](x, training=training)
         y = self.conv_steps[1](y, training=training)
         y = ops.max_pool(
@@ -104,7 +104,7 @@ class ConvRes(keras.layers.Layer):
         projected = ops.matmul(strided, ops.cast(kernel, strided.dtype))
         return y + self.shortcut_norm(projected)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         def shrink(size, stride):
             return None if size is None else -(-size // stride)
 

@@ -115,7 +115,7 @@ class ImageModality(base.Modality):
                 epsilon=layer_norm_epsilon, name="project_norm"
             )
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: tuple | None = None) -> None:
         shape = (None, None, None, self.num_channels)
         if self.entry_flow:
             for step in self.entry_steps:
@@ -129,7 +129,7 @@ class ImageModality(base.Modality):
             self.project_norm.build((None, None, None, self.hidden_dim))
         self.built = True
 
-    def _to_channels(self, images):
+    def _to_channels(self, images: Any) -> Any:
         images = ops.cast(images, "float32")
         channels = images.shape[-1]
         if channels == self.num_channels:
@@ -142,7 +142,9 @@ class ImageModality(base.Modality):
             f"{self.num_channels}"
         )
 
-    def bottom(self, inputs, *, training=None, padding_mask=None):
+    def bottom(
+        self, inputs: Any, *, training: bool | None = None, padding_mask=None
+    ) -> base.ModalityOutput:
         self.ensure_built()
         x = self._to_channels(inputs)
         if self.per_image_standardization:
@@ -157,7 +159,7 @@ class ImageModality(base.Modality):
         hidden, spatial_shape = conv_res.flatten_grid(x)
         return {"hidden": hidden, "mask": None, "spatial_shape": spatial_shape}
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (input_shape[0], None, self.hidden_dim)
 
     def get_config(self) -> dict[str, Any]:

@@ -68,7 +68,7 @@ class SymbolModality(base.Modality):
             return self.embeddings_initializer
         return keras.initializers.RandomNormal(stddev=self.hidden_dim**-0.5)
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: tuple | None = None) -> None:
         shape = (self.vocab_size, self.hidden_dim)
         self.input_emb = self.add_weight(
             shape=shape, initializer=self._initializer(), name="input_emb"
@@ -89,7 +89,7 @@ class SymbolModality(base.Modality):
         )
         self.built = True
 
-    def _embed(self, table, ids):
+    def _embed(self, table: Any, ids: Any) -> Any:
         ids = ops.cast(ids, "int32")
         emb = ops.take(table, ids, axis=0)  # [B, L, d]
         if self.multiply_by_sqrt_depth:
@@ -97,7 +97,9 @@ class SymbolModality(base.Modality):
         # T2T zeroes the padding rows (id 0) so padding is exactly 0.
         return emb * ops.expand_dims(ops.cast(ids != 0, emb.dtype), -1)
 
-    def bottom(self, inputs, *, training=None, padding_mask=None):
+    def bottom(
+        self, inputs: Any, *, training: bool | None = None, padding_mask=None
+    ) -> base.ModalityOutput:
         self.ensure_built()
         mask = inputs != 0 if padding_mask is None else padding_mask
         return {
@@ -106,7 +108,9 @@ class SymbolModality(base.Modality):
             "spatial_shape": None,
         }
 
-    def targets_bottom(self, targets, *, training=None):
+    def targets_bottom(
+        self, targets: Any, *, training: bool | None = None
+    ) -> Any:
         self.ensure_built()
         return self._embed(self.target_emb, targets)
 
@@ -126,13 +130,13 @@ class SymbolModality(base.Modality):
         logits = ops.matmul(flat, ops.transpose(self.softmax))  # [B * T, V]
         return ops.reshape(logits, (*shape[:-1], self.vocab_size))
 
-    def target_weights(self, targets, targets_mask=None):
+    def target_weights(self, targets: Any, targets_mask: Any = None) -> Any:
         weights = ops.cast(targets != 0, "float32")
         if targets_mask is not None:
             weights = weights * ops.cast(targets_mask, "float32")
         return weights
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape) + (self.hidden_dim,)
 
     def get_config(self) -> dict[str, Any]:

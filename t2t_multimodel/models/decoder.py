@@ -131,7 +131,7 @@ class Decoder(keras.layers.Layer):
             )
             self.moe_norm = norm("moe_norm")
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: tuple | None = None) -> None:
         shape = (None, None, self.hidden_dim)
         for block, attn, attn_norm in zip(
             self.conv_blocks, self.attentions, self.attention_norms
@@ -144,7 +144,7 @@ class Decoder(keras.layers.Layer):
             self.moe_norm.build(shape)
         self.built = True
 
-    def _moe_sublayer(self, x, training, padding_mask):
+    def _moe_sublayer(self, x: Any, training: Any, padding_mask: Any) -> Any:
         y = self.moe(x, training=training, padding_mask=padding_mask)
         return self.moe_norm(x + y)
 
@@ -206,7 +206,9 @@ class Decoder(keras.layers.Layer):
         new_state["conv"] = conv_states
         return x_t, new_state
 
-    def compute_output_shape(self, x_shape, encoded_shape=None):
+    def compute_output_shape(
+        self, x_shape: tuple, encoded_shape: tuple | None = None
+    ) -> tuple:
         return tuple(x_shape)
 
     def get_config(self) -> dict[str, Any]:

@@ -118,7 +118,7 @@ class Encoder(keras.layers.Layer):
                 epsilon=layer_norm_epsilon, name="moe_norm"
             )
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: tuple | None = None) -> None:
         shape = (None, None, self.hidden_dim)
         for block in self.conv_blocks:
             block.build(shape)
@@ -127,11 +127,13 @@ class Encoder(keras.layers.Layer):
             self.moe_norm.build(shape)
         self.built = True
 
-    def _moe_sublayer(self, x, training, padding_mask):
+    def _moe_sublayer(self, x: Any, training: Any, padding_mask: Any) -> Any:
         y = self.moe(x, training=training, padding_mask=padding_mask)
         return self.moe_norm(x + y)
 
-    def call(self, x, *, training=None, padding_mask=None):
+    def call(
+        self, x: Any, *, training: bool | None = None, padding_mask=None
+    ) -> Any:
         if self.use_timing_signal:
             x = self.timing(x)
         for i, block in enumerate(self.conv_blocks):
@@ -142,7 +144,7 @@ class Encoder(keras.layers.Layer):
             x = self._moe_sublayer(x, training, padding_mask)
         return x
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)
 
     def get_config(self) -> dict[str, Any]:

@@ -88,7 +88,7 @@ class IOMixer(keras.layers.Layer):
             for i in range(num_conv_blocks)
         ]
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: tuple | None = None) -> None:
         shape = (None, None, self.hidden_dim)
         self.attention_block.build(shape, shape)
         for block in self.conv_blocks:
@@ -140,7 +140,9 @@ class IOMixer(keras.layers.Layer):
             conv_states.append(block_state)
         return x, {"attention": attention_state, "conv": conv_states}
 
-    def compute_output_shape(self, encoded_shape, shifted_targets_shape=None):
+    def compute_output_shape(
+        self, encoded_shape: tuple, shifted_targets_shape: tuple | None = None
+    ) -> tuple:
         return tuple(shifted_targets_shape or encoded_shape)
 
     def get_config(self) -> dict[str, Any]:

@@ -77,7 +77,7 @@ class MultiModel(keras.Model):
         )
         self.build(None)
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: tuple | None = None) -> None:
         # Every weight exists before any data is seen (checkpoint restore).
         shape = (None, None, self.hidden_dim)
         for modality in self.modalities.values():
@@ -115,7 +115,7 @@ class MultiModel(keras.Model):
             "spatial_shape": bottom["spatial_shape"],
         }
 
-    def _command_token(self, target_space_id, like):
+    def _command_token(self, target_space_id: Any, like: Any) -> Any:
         """The command-token embedding broadcast to `like` `[B, 1, d]`."""
         token = self.target_space_embedding(ops.cast(target_space_id, "int32"))
         token = ops.reshape(token, (-1, 1, self.hidden_dim))  # [B or 1, 1, d]
