@@ -46,6 +46,7 @@ import t2t_multimodel.models.multimodel  # noqa: F401
 import t2t_multimodel.models.t2t_v19  # noqa: F401
 from t2t_multimodel.data import preprocessors, vocabulary
 from t2t_multimodel.decoding import samplers
+from t2t_multimodel.training import checkpoints
 
 TEXT, IMAGE, AUDIO, CLASS = "text", "image", "audio", "class"
 # The serving input name of each input kind (SPEC.md section 1).
@@ -446,15 +447,20 @@ def restore_model(model_dir: str) -> Any:
         )
     with tf.io.gfile.GFile(config_path) as f:
         model = keras.saving.deserialize_keras_object(json.load(f))
-    try:
-        status = tf.train.Checkpoint(model=model).restore(checkpoint)
-        status.expect_partial().assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as e:
-        raise ModelDirError(
-            f"checkpoint {checkpoint} does not match {config_path} (was the "
-            f"model_dir reused for another model?): {str(e)[:300]}"
-        ) from None
-    return model
+    # The trainer saves the weights by Keras path (`checkpoints.
+    # weights_by_path`); a checkpoint of the model object itself is read too.
+    error = None
+    for target in (checkpoints.weights_by_path(model), model):
+        try:
+            status = tf.train.Checkpoint(model=target).restore(checkpoint)
+            status.expect_partial().assert_existing_objects_matched()
+            return model
+        except (AssertionError, ValueError, tf.errors.OpError) as e:
+            error = error or e
+    raise ModelDirError(
+        f"checkpoint {checkpoint} does not match {config_path} (was the "
+        f"model_dir reused for another model?): {str(error)[:300]}"
+    )
 
 
 def find_vocabulary(
