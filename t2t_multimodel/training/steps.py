@@ -148,7 +148,8 @@ def make_eval_step(
     positions; the MoE loss is left out of both.
     """
 
-    @tf.function
+    # Dev batches vary in length: one generalized trace, not one each.
+    @tf.function(reduce_retracing=True)
     def eval_step(features):
         outputs = model(
             features,
@@ -191,7 +192,8 @@ def make_greedy_decode(
     `decode_step`); positions after a row's EOS are PAD.
     """
 
-    @tf.function
+    # Dev batches vary in length: one generalized trace, not one each.
+    @tf.function(reduce_retracing=True)
     def decode(features):
         encoded = model.encode(
             features, input_modality=input_modality, training=False
