@@ -1,0 +1,195 @@
+"""What the demo shows: training history, curves, the results table.
+
+The demo (`problems/demo.py`) trains with `log_every = 1`, so the trainer's
+TensorBoard events under `model_dir/train` hold every step's loss and batch
+size for the problem of that step, and `model_dir/eval` every evaluation's
+per-problem metrics. This module reads them back (`read_scalars`), counts
+the examples each problem was trained on (`examples_seen`), draws
+`training_curves.png` (training loss, smoothed, and the dev task metric per
+problem over steps) and formats the results table and decoded examples.
+"""
+
+from __future__ import annotations
+
+import collections
+import glob
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+# The headline metric of each problem: the first of `Problem.metrics`.
+METRIC_LABELS = {
+    "accuracy_top1": "top-1 accuracy",
+    "accuracy_top5": "top-5 accuracy",
+    "bleu": "BLEU",
+    "wer": "WER",
+    "exact_tree": "exact trees",
+}
+# Metrics that are fractions in eval_results.json, shown as percentages.
+PERCENT_METRICS = ("accuracy_top1", "accuracy_top5", "wer", "exact_tree")
+
+Series = dict[str, list[tuple[int, float]]]
+
+
+def read_scalars(log_dir: str) -> Series:
+    """Every scalar in the TensorBoard event files of `log_dir`.
+
+    Returns:
+      tag -> `(step, value)` pairs sorted by step (a resumed run that wrote a
+      step twice keeps the later value).
+    """
+    values: dict[str, dict[int, float]] = collections.defaultdict(dict)
+    for path in sorted(
+        glob.glob(os.path.join(log_dir, "events.out.tfevents*"))
+    ):
+        try:
+            for event in tf.compat.v1.train.summary_iterator(path):
+                for value in event.summary.value:
+                    if value.HasField("tensor"):
+                        number = float(tf.make_ndarray(value.tensor))
+                    else:
+                        number = float(value.simple_value)
+                    values[value.tag][int(event.step)] = number
+        except tf.errors.DataLossError:
+            continue  # A file cut short by a killed run: keep what was read.
+    return {tag: sorted(steps.items()) for tag, steps in values.items()}
+
+
+def examples_seen(train: Series, problem_names: Sequence[str]) -> dict:
+    """Per problem: training steps and examples (from `<name>/examples`)."""
+    seen = {}
+    for name in problem_names:
+        points = train.get(f"{name}/examples", [])
+        seen[name] = {
+            "steps": len(points),
+            "examples": int(sum(v for _, v in points)),
+        }
+    return seen
+
+
+def headline_metric(metrics: Sequence[str]) -> str:
+    """The metric a problem is reported by (its first), else `accuracy`."""
+    return metrics[0] if metrics else "accuracy"
+
+
+def format_metric(metric: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    if metric in PERCENT_METRICS:
+        return f"{100.0 * value:.1f}%"
+    return f"{value:.2f}"
+
+
+def _smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average (shorter at the start)."""
+    cumsum = np.cumsum(np.insert(values, 0, 0.0))
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(0, ends - window)
+    return (cumsum[ends] - cumsum[starts]) / (ends - starts)
+
+
+def plot_curves(
+    path: str,
+    *,
+    train: Series,
+    eval_: Series,
+    problem_metrics: Mapping[str, str],
+) -> str:
+    """Writes the training-curves PNG (matplotlib, Agg backend).
+
+    Left: each problem's training loss over the steps that trained it
+    (moving average over 25 of its steps). Middle: the dev loss at each
+    evaluation. Right: the dev task metric (percent for accuracies and WER,
+    BLEU as is).
+
+    Args:
+      path: the PNG to write.
+      train: `read_scalars(model_dir/train)`.
+      eval_: `read_scalars(model_dir/eval)`.
+      problem_metrics: problem name -> its headline metric.
+
+    Returns:
+      `path`.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(18, 5.5))
+    for name, metric in problem_metrics.items():
+        points = train.get(f"{name}/loss", [])
+        if points:
+            steps, values = np.array(points).T
+            axes[0].plot(steps, _smooth(values, 25), label=name, lw=1.2)
+        points = eval_.get(f"{name}/loss", [])
+        if points:
+            steps, values = np.array(points).T
+            axes[1].plot(steps, values, marker="o", label=name)
+        points = eval_.get(f"{name}/{metric}", [])
+        if points:
+            steps, values = np.array(points).T
+            scale = 100.0 if metric in PERCENT_METRICS else 1.0
+            label = f"{name} ({METRIC_LABELS.get(metric, metric)})"
+            axes[2].plot(steps, scale * values, marker="o", label=label)
+    titles = (
+        "training loss (smoothed)",
+        "dev loss",
+        "dev task metric (%, BLEU as is)",
+    )
+    for ax, title in zip(axes, titles):
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.suptitle("MultiModel demo: one model trained jointly on every problem")
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def results_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The results table: problem, metric, value, dev and train examples.
+
+    Args:
+      rows: dicts with `problem`, `metric`, `value`, `dev_examples`,
+        `examples_seen`, `steps`.
+    """
+    header = (
+        f"{'problem':<30} {'metric':<15} {'value':>8} {'dev ex.':>8} "
+        f"{'examples seen':>14} {'steps':>6}"
+    )
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        lines.append(
+            f"{row['problem']:<30} "
+            f"{METRIC_LABELS.get(row['metric'], row['metric']):<15} "
+            f"{format_metric(row['metric'], row['value']):>8} "
+            f"{row['dev_examples']:>8} {row['examples_seen']:>14} "
+            f"{row['steps']:>6}"
+        )
+    return "\n".join(lines)
+
+
+def _short(text: str, width: int = 110) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def examples_text(decoded: Mapping[str, Sequence[Mapping[str, str]]]) -> str:
+    """Decoded examples, problem by problem: source, reference, output."""
+    lines = []
+    for name, examples in decoded.items():
+        lines.append(f"== {name}")
+        for example in examples:
+            lines.append(f"  source:    {_short(example['source'])}")
+            lines.append(f"  reference: {_short(example['reference'])}")
+            lines.append(f"  output:    {_short(example['output'])}")
+            lines.append("")
+    return "\n".join(lines).rstrip()
