@@ -127,3 +127,34 @@ def test_batch_of_64_mixed_length_requests(served, name):
         assert value.shape[0] == 64, key
     if "scores" in out:
         assert np.all(np.isfinite(out["scores"]))
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def test_stream_of_requests_does_not_grow_memory(served):
+    # The short variant of benchmarks/serving_load.py (1,000 requests).
+    names = sorted(INPUTS)
+
+    def send(i):
+        name = names[i % len(names)]
+        if name == "tiny_translate":
+            value = " ".join(tiny.TEXTS[: 1 + i % 5])
+        elif name == "tiny_speech":
+            value = tiny.wav(i, 0.05 + 0.01 * (i % 10))
+        else:
+            value = tiny.png(i, (4 + i % 9, 3 + i % 7))
+        _run(served, name, [value])
+
+    for i in range(40):  # Warm-up: every signature traced and allocated.
+        send(i)
+    before = _rss_mib()
+    for i in range(200):
+        send(i)
+    growth = _rss_mib() - before
+    assert growth < 16.0, f"RSS grew {growth:.1f} MiB over 200 requests"
