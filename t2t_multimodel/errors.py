@@ -65,7 +65,10 @@ _TF_NOISE = re.compile(
     r"^(Graph execution error:|Detected at node .*|<stack traces unavailable>"
     r"|\s+File .*|\s*\[\[\{\{node .*|Stack trace for op definition.*)$"
 )
-_TF_SUFFIX = re.compile(r"\s*(\[\[\{\{node [^]]*\}\}\]\]|\[Op:[^]]*\])")
+_TF_SUFFIX = re.compile(
+    r"\s*(\[\[\{\{node [^]]*\}\}\]\]|\[Op:[^]]*\]"
+    r"|\{\{function_node [^}]*\}\})\s*"
+)
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
