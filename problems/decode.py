@@ -7,8 +7,10 @@ never from re-parsed gin), finds the vocabulary (in `model_dir`, then
 path for image and audio inputs. With `decode_from_file` the answers go to
 `decode_to_file` (default: the input path + `.decoded`), one a line in input
 order; without it, lines are read from `input_stream` (stdin) and each is
-answered at once on `output_stream` (interactive use). A text answer is the
-best beam's text; a class-label answer is the top class name (or id).
+answered at once on `output_stream` (interactive use; a bad request is
+reported on stderr and the next line is read; the run then ends with an
+error naming the failed count). A text answer is the best beam's text; a
+class-label answer is the top class name (or id).
 """
 
 from __future__ import annotations
@@ -111,6 +113,33 @@ def _batches(lines: Iterable[str], size: int) -> Iterator[list[str]]:
         yield batch
 
 
+def _interactive(
+    d: decoder_lib.ProblemDecoder, lines: Iterable[str], out: TextIO
+) -> int:
+    """Answers each line at once; a bad request is reported, not fatal."""
+    count, failed = 0, []
+    for line in lines:
+        line = line.rstrip("\n")
+        if not line.strip():
+            continue
+        try:
+            answer = _answers(d, [_request(line, d.input_kind)])[0]
+        except Exception as e:  # noqa: BLE001  (re-raised unless a user's)
+            if not errors.is_user_error(e):
+                raise
+            failed.append(errors.format_user_error("request", e))
+            print(failed[-1], file=sys.stderr, flush=True)
+            continue
+        print(answer, file=out, flush=True)
+        count += 1
+    if failed:
+        raise DecodeInputError(
+            f"{len(failed)} of {count + len(failed)} requests failed "
+            f"(first: {failed[0]})"
+        )
+    return count
+
+
 def decode(
     *,
     model_dir: str,
@@ -141,15 +170,9 @@ def decode(
     d = decoder_lib.ProblemDecoder(model, problem, vocab, config)
     kind = d.input_kind
     if decode_from_file is None:
-        out = output_stream or sys.stdout
-        count = 0
-        for line in input_stream or sys.stdin:
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            print(_answers(d, [_request(line, kind)])[0], file=out, flush=True)
-            count += 1
-        return count
+        return _interactive(
+            d, input_stream or sys.stdin, output_stream or sys.stdout
+        )
     try:
         with open(decode_from_file, encoding="utf-8") as f:
             lines = [line.rstrip("\n") for line in f if line.strip()]

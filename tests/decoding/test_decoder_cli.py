@@ -148,14 +148,15 @@ def test_classify_image_paths_and_missing_file(run_dir, tmp_path):
     answers = done.stdout.splitlines()
     assert len(answers) == 2 and answers[0] == answers[1]
     assert answers[0] in [str(i) for i in range(10)]
-    missing = _run("t2t-mm-decoder", *args, stdin=f"{tmp_path}/none.png\n")
-    _user_error(missing, "cannot read image file", "none.png")
+    # A bad request is reported and the next line answered; exit status 1.
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
-    _user_error(
-        _run("t2t-mm-decoder", *args, stdin=f"{bad}\n"),
-        "image_bytes at batch positions",
-    )
+    lines = f"{tmp_path}/none.png\n{image}\n{bad}\n{image}\n"
+    done = _run("t2t-mm-decoder", *args, stdin=lines)
+    assert done.stdout.splitlines() == answers
+    assert "cannot read image file" in done.stderr
+    assert "image_bytes at batch positions" in done.stderr
+    _user_error(done, "2 of 4 requests failed", "none.png")
 
 
 @pytest.mark.slow
