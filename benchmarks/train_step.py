@@ -174,7 +174,13 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=8192)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        help="Keras dtype policy, e.g. mixed_bfloat16 (fp32 master weights)",
+    )
     args = parser.parse_args()
+    keras.mixed_precision.set_global_policy(args.precision)
 
     gin.add_config_file_search_path(os.path.join(ROOT, "gin", "models"))
     gin.parse_config_file(
@@ -198,6 +204,7 @@ def main() -> None:
     )
     results = {
         "config": args.config,
+        "precision": args.precision,
         "trainable_params": params,
         "batch": f"{args.batch} x {args.length} -> {args.length}",
         "vocab": args.vocab,

@@ -134,3 +134,20 @@ class TestTrain:
         iterations = [n for n in names if "optimizer/iterations" in n][0]
         assert reader.get_tensor(step_key) == 12
         assert reader.get_tensor(iterations) == 12
+
+    @pytest.mark.slow
+    def test_mixed_bfloat16_policy(self, data_dir, tmp_path):
+        before = keras.mixed_precision.global_policy().name
+        result = _train(
+            [fake_problems.text_problem()],
+            data_dir,
+            str(tmp_path / "run"),
+            3,
+            dtype_policy="mixed_bfloat16",
+            # Teacher-forced eval: cached decoding is not bf16-clean yet.
+            evaluation=loop.EvalConfig(every=0, steps=1, decode=False),
+        )
+        assert all(np.isfinite(loss) for _, _, loss in result["history"])
+        with open(tmp_path / "run" / "model_config.json") as f:
+            assert "mixed_bfloat16" in f.read()
+        assert keras.mixed_precision.global_policy().name == before
