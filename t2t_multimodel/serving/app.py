@@ -160,6 +160,8 @@ class _Api:
             )
         except batching.QueueFullError as e:
             raise rest.RestError(f"server busy: {e}", 503) from e
+        except RuntimeError as e:  # closed: the server is shutting down
+            raise rest.RestError(str(e), 503) from e
         try:
             return await asyncio.wait_for(
                 asyncio.wrap_future(future), self.request_timeout_s
