@@ -293,3 +293,65 @@ def config_differences(
     elif old != new:
         out.append(f"{path or '<root>'}: {old!r} -> {new!r}")
     return out[:limit]
+
+
+_CKPT_PREFIX = "model/weights/"
+_CKPT_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def _unescape(name: str) -> str:
+    # TF's object-graph escaping of dict keys: "/" -> ".S", "." -> "..".
+    out, i = [], 0
+    while i < len(name):
+        if name[i] == "." and i + 1 < len(name):
+            out.append("/" if name[i + 1] == "S" else name[i + 1])
+            i += 2
+        else:
+            out.append(name[i])
+            i += 1
+    return "".join(out)
+
+
+def checkpoint_weight_shapes(
+    variables: Sequence[tuple[str, Sequence[int]]],
+) -> dict[str, tuple[int, ...]]:
+    """Weight path -> shape of a trainer checkpoint's `model` weights.
+
+    Args:
+      variables: `tf.train.list_variables(checkpoint)`.
+    """
+    shapes = {}
+    for name, shape in variables:
+        if name.startswith(_CKPT_PREFIX) and name.endswith(_CKPT_SUFFIX):
+            key = _unescape(name[len(_CKPT_PREFIX) : -len(_CKPT_SUFFIX)])
+            shapes[key] = tuple(int(d) for d in shape)
+    return shapes
+
+
+def describe_weight_mismatch(
+    expected: dict[str, tuple[int, ...]],
+    found: dict[str, tuple[int, ...]],
+    limit: int = 4,
+) -> str:
+    """What differs between a model's weight shapes and a checkpoint's."""
+
+    def some(names: list[str]) -> str:
+        more = f", ... ({len(names)} in all)" if len(names) > limit else ""
+        return ", ".join(names[:limit]) + more
+
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    shapes = [
+        f"{k} {list(found[k])} in the checkpoint, {list(expected[k])} in the "
+        "model"
+        for k in sorted(set(expected) & set(found))
+        if tuple(expected[k]) != tuple(found[k])
+    ]
+    parts = []
+    if shapes:
+        parts.append(f"shapes differ: {some(shapes)}")
+    if missing:
+        parts.append(f"not in the checkpoint: {some(missing)}")
+    if extra:
+        parts.append(f"only in the checkpoint: {some(extra)}")
+    return "; ".join(parts) or "the weight names and shapes agree"
