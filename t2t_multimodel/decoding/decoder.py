@@ -44,6 +44,7 @@ import t2t_multimodel.models.encoder  # noqa: F401
 import t2t_multimodel.models.io_mixer  # noqa: F401
 import t2t_multimodel.models.multimodel  # noqa: F401
 import t2t_multimodel.models.t2t_v19  # noqa: F401
+from t2t_multimodel import errors
 from t2t_multimodel.data import preprocessors, vocabulary
 from t2t_multimodel.decoding import samplers
 from t2t_multimodel.training import checkpoints
@@ -457,9 +458,19 @@ def restore_model(model_dir: str) -> Any:
             return model
         except (AssertionError, ValueError, tf.errors.OpError) as e:
             error = error or e
+    expected = {
+        key: tuple(w.shape)
+        for key, w in checkpoints.weights_by_path(model).weights.items()
+    }
+    found = errors.checkpoint_weight_shapes(tf.train.list_variables(checkpoint))
+    detail = (
+        errors.describe_weight_mismatch(expected, found)
+        if found
+        else str(error)[:300]
+    )
     raise ModelDirError(
         f"checkpoint {checkpoint} does not match {config_path} (was the "
-        f"model_dir reused for another model?): {str(error)[:300]}"
+        f"model_dir reused for another model?): {detail}"
     )
 
 
