@@ -141,7 +141,7 @@ function asText(value) {
 function showResult(prediction, body, roundTrip, serverMs) {
   const answer = $("answer");
   const chart = $("chart");
-  chart.hidden = true;
+  chart.style.display = "none"; // SVG elements ignore .hidden
   if (prediction === null || typeof prediction !== "object" || "b64" in prediction) {
     answer.textContent = asText(prediction);
   } else if ("classes" in prediction) {
@@ -153,6 +153,11 @@ function showResult(prediction, body, roundTrip, serverMs) {
     answer.textContent = Object.entries(prediction)
       .map(([k, v]) => k + ": " + asText(v)).join("\n");
   }
+  // Scalar numbers beside the answer (a text answer's log-probability).
+  const numbers = prediction && typeof prediction === "object" && !("b64" in prediction)
+    ? Object.entries(prediction).filter(([k, v]) => typeof v === "number" && k !== "class_ids")
+    : [];
+  $("detail").textContent = numbers.map(([k, v]) => k + ": " + v.toFixed(3)).join(", ");
   if (prediction && Array.isArray(prediction.scores)) {
     drawChart(prediction.scores.flat(), labelsFor(prediction));
   }
@@ -196,7 +201,7 @@ function drawChart(scores, labels, maxBars = 10) {
     add("text", { x: labelWidth + barSpace * Math.abs(scores[index]) / top + 6, y: y + 16 },
       scores[index].toFixed(3));
   });
-  chart.hidden = false;
+  chart.style.display = "";
 }
 
 async function toggleRecording() {
