@@ -47,7 +47,8 @@ class _AllIds:
 
 
 def _model():
-    gin.parse_config_file(os.path.join(_ROOT, "gin/models/multimodel_tiny.gin"))
+    gin.add_config_file_search_path(os.path.join(_ROOT, "gin/models"))
+    gin.parse_config_file("multimodel_tiny.gin")
     tf.keras.utils.set_random_seed(0)
     return gin.get_configurable(build.build_model)(
         modality_specs=[modality_specs.SYMBOL]

@@ -127,7 +127,11 @@ def _gather_state(state: Any, rows: tf.Tensor) -> Any:
     """Reorders every batch-major leaf by the flat beam `rows` `[B * K]`."""
 
     def gather(x):
-        return x if x.shape.rank == 0 else tf.gather(x, rows, axis=0)
+        if x.shape.rank == 0:
+            return x
+        y = tf.gather(x, rows, axis=0)
+        y.set_shape(x.shape)  # Same rows; keeps a static batch static.
+        return y
 
     return tf.nest.map_structure(gather, state)
 

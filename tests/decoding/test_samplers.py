@@ -186,15 +186,28 @@ class TestBeamSearch:
             logits = tf.gather_nd(
                 const, tf.stack([state["prev"], ids_t], axis=1)
             )
-            return logits, {"prev": ids_t, "step": state["step"] + 1}
+            return logits, {
+                "prev": ids_t,
+                "step": state["step"] + 1,
+                "memory": state["memory"],
+            }
 
-        state = {"prev": tf.zeros([2], tf.int32), "step": tf.constant(0)}
-        ids, scores = tf.function(
-            lambda: samplers.beam_search(
-                next_logits, state, 2, 3, max_length=7, alpha=alpha
-            ),
-            autograph=False,
-        )()
+        # A static batch (2) must stay static through the reordering even
+        # when the batch size is a tensor whose value is unknown at tracing.
+        @tf.function(
+            input_signature=[tf.TensorSpec([], tf.int32)], autograph=False
+        )
+        def search(batch):
+            state = {
+                "prev": tf.zeros([2], tf.int32),
+                "step": tf.constant(0),
+                "memory": tf.zeros([2, 3]),  # passed through unchanged
+            }
+            return samplers.beam_search(
+                next_logits, state, batch, 3, max_length=7, alpha=alpha
+            )
+
+        ids, scores = search(tf.constant(2))
         for b in range(2):
             for k in range(3):
                 seq = list(ids.numpy()[b, k])
