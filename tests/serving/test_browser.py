@@ -3,9 +3,10 @@
 Drives the page of a real `t2t-mm-serve` process with selenium: a sentence
 is typed and submitted and the answer appears; an image gets its class and
 a bar chart of its scores; the page's WAV encoder (used for recordings)
-makes a file the speech signature decodes. Screenshots are saved under the
-test's tmp dir. Skipped only when chromium or chromedriver is not installed
-(`scripts/debian-packages.txt` lists them).
+makes a file the speech signature decodes, and a recording from Chromium's
+fake microphone goes through MediaRecorder, the WAV encoder and the server.
+Screenshots are saved under the test's tmp dir. Skipped only when chromium
+or chromedriver is not installed (`scripts/debian-packages.txt` has them).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
         "--disable-sync",
         f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
         "--window-size=900,1000",
+        # A fake microphone (a beep) that needs no permission prompt.
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
     ):
         options.add_argument(argument)
     # An explicit driver path: selenium never looks for one online.
@@ -141,3 +145,35 @@ def test_recording_wav_encoder_makes_decodable_wav(browser, server) -> None:
     # PCM, mono, 22050 Hz, 16 bits; the first samples 0 and 0.5 * 32767.
     assert struct.unpack("<HHIIHH", data[20:36]) == (1, 1, 22050, 44100, 2, 16)
     assert struct.unpack("<hh", data[44:48]) == (0, 16383)
+
+
+def test_recording_from_the_fake_microphone(browser, server) -> None:
+    import re
+    import time
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import ui
+
+    _open(browser, server.url, "transcribe_length")
+    record = browser.find_element(By.ID, "record")
+    record.click()
+    ui.WebDriverWait(browser, WAIT_S).until(lambda _: record.text == "Stop")
+    time.sleep(1.0)
+    record.click()
+    status = browser.find_element(By.ID, "record-status")
+    ui.WebDriverWait(browser, WAIT_S).until(
+        lambda _: (
+            status.text.startswith("Recorded")
+            or browser.find_element(By.ID, "error").text
+        )
+    )
+    num_bytes = int(
+        re.fullmatch(r"Recorded (\d+) bytes of WAV\.", status.text)[1]
+    )
+    browser.find_element(By.ID, "run").click()
+    answer = _wait_for_answer(browser)
+    match = re.fullmatch(r"(\d+) samples at (\d+) Hz", answer)
+    assert match, answer
+    samples, rate = int(match[1]), int(match[2])
+    assert samples == (num_bytes - 44) // 2  # mono 16-bit after the header
+    assert rate >= 8000 and samples >= rate // 4  # about 1 s recorded
