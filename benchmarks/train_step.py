@@ -47,18 +47,30 @@ from t2t_multimodel.training import configs, optimizers, steps  # noqa: E402
 SYMBOL = "t2t_multimodel.modalities.symbol.SymbolModality"
 
 
-def matmul_peak(repeats: int = 20) -> float:
-    """Median fp32 GFLOP/s of 4096x512 @ 512x2048 under tf.function."""
+def matmul_peak(repeats: int = 20) -> tuple[float, float, float]:
+    """fp32 GFLOP/s of 4096x512 @ 512x2048 under tf.function.
+
+    Returns:
+      (median wall, best wall, per process CPU second) GFLOP/s; the last is
+      insensitive to other processes sharing the CPU.
+    """
     a = tf.random.normal([4096, 512])
     b = tf.random.normal([512, 2048])
     f = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
     f(a, b).numpy()
     times = []
+    cpu_start = time.process_time()
     for _ in range(repeats):
         start = time.perf_counter()
         f(a, b).numpy()
         times.append(time.perf_counter() - start)
-    return 2 * 4096 * 512 * 2048 / statistics.median(times) / 1e9
+    cpu = (time.process_time() - cpu_start) / repeats
+    flop = 2 * 4096 * 512 * 2048
+    return (
+        flop / statistics.median(times) / 1e9,
+        flop / min(times) / 1e9,
+        flop / cpu / 1e9,
+    )
 
 
 def _layers(layer):
@@ -125,8 +137,8 @@ def _features(batch: int, length: int, vocab: int, seed: int = 0):
     }
 
 
-def time_step(model, kind, features, args) -> list[float]:
-    """Per-step wall times of the trainer's compiled step."""
+def time_step(model, kind, features, args) -> tuple[list[float], float]:
+    """Per-step wall times and mean CPU seconds of the compiled step."""
     config = configs.OptimizerConfig(kind=kind)
     if kind == "keras_adam":
         opt = optimizers.KerasOptimizer(
@@ -153,12 +165,14 @@ def time_step(model, kind, features, args) -> list[float]:
     multiplier = tf.constant(1.0)
     times = []
     for i in range(args.warmup + args.steps):
+        if i == args.warmup:
+            cpu_start = time.process_time()
         start = time.perf_counter()
         stats = step(iterator, multiplier)
         float(stats["loss"].numpy())
         if i >= args.warmup:
             times.append(time.perf_counter() - start)
-    return times
+    return times, (time.process_time() - cpu_start) / args.steps
 
 
 def main() -> None:
@@ -196,7 +210,7 @@ def main() -> None:
     params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     flops = model_flops(model, args.batch, args.length, args.length)
     features = _features(args.batch, args.length, args.vocab)
-    peak = matmul_peak()
+    peak, best_peak, cpu_peak = matmul_peak()
     kinds = (
         ["fused_adam", "keras_adam"]
         if args.optimizer == "both"
@@ -209,19 +223,32 @@ def main() -> None:
         "batch": f"{args.batch} x {args.length} -> {args.length}",
         "vocab": args.vocab,
         "matmul_peak_gflops": round(peak, 1),
+        "matmul_best_gflops": round(best_peak, 1),
+        "matmul_gflop_per_cpu_second": round(cpu_peak, 1),
         "model_gflop_per_step": round(flops["train_step"] / 1e9, 2),
         "forward_gflop": {
             k: round(v / 1e9, 3) for k, v in flops["forward"].items()
         },
     }
     for kind in kinds:
-        times = time_step(model, kind, features, args)
+        times, cpu = time_step(model, kind, features, args)
         median = statistics.median(times)
         results[kind] = {
             "median_step_s": round(median, 4),
             "min_step_s": round(min(times), 4),
             "max_step_s": round(max(times), 4),
             "mfu": round(flops["train_step"] / median / (peak * 1e9), 3),
+            "cpu_s_per_step": round(cpu, 4),
+            # FLOPs per CPU second relative to the matmul's: the MFU with
+            # the time other processes took from this one factored out.
+            "mfu_cpu_time": round(
+                flops["train_step"] / cpu / (cpu_peak * 1e9), 3
+            ),
+            # Best step against the best matmul: less sensitive to other
+            # processes sharing the CPU.
+            "mfu_best": round(
+                flops["train_step"] / min(times) / (best_peak * 1e9), 3
+            ),
         }
     # ru_maxrss is in KiB on Linux.
     results["peak_rss_gb"] = round(
