@@ -107,6 +107,12 @@ def condense_message(message: str) -> str:
         k for k, line in zip(kept, lines) if k and not _TF_NOISE.match(line)
     ]
     text = " ".join(kept) if kept else message.strip()
+    # tf.debugging.Assert: "...: assertion failed: [a] [b] [[Node]]" ->
+    # "a b" (what precedes is TF's iterator and function bookkeeping).
+    if "assertion failed: " in text:
+        text = text.split("assertion failed: ", 1)[1]
+        text = re.sub(r"\[\[[^]]*\]\]", "", text)
+        text = re.sub(r"\[([^][]*)\]", r"\1", text)
     # Gin appends "In call to configurable 'f' (<function f at 0x...>)".
     text = re.sub(r" \(<(function|class) [^>]*>\)", "", text)
     return re.sub(r"\s+", " ", text)

@@ -49,3 +49,17 @@ def test_config_differences_lists_paths():
         "b: 1 -> absent",
         "c: absent -> 2",
     ]
+
+
+def test_condense_tf_assert():
+    message = (
+        "Error in user-defined function passed to MapDataset:17 "
+        "transformation with iterator: Iterator::Root: assertion failed: "
+        "[Corrupt or truncated TFRecord shard] [/d/x-train-00000-of-00002] "
+        "[read records:] [0] [expected:] [100] [Delete it.]\n"
+        "\t [[{{node Assert}}]] [[IteratorGetNext]]"
+    )
+    assert errors.condense_message(message) == (
+        "Corrupt or truncated TFRecord shard /d/x-train-00000-of-00002 "
+        "read records: 0 expected: 100 Delete it."
+    )
