@@ -81,8 +81,9 @@ def features(args) -> tuple[dict, str, str]:
 
 
 def build_model(args, input_modality: str, target_modality: str):
-    gin.add_config_file_search_path(os.path.join(ROOT, "gin", "models"))
-    gin.parse_config_file(f"{args.config}.gin")
+    models = os.path.join(ROOT, "gin", "models")
+    gin.add_config_file_search_path(models)
+    gin.parse_config_file(os.path.join(models, f"{args.config}.gin"))
     specs = {"symbol": modality_specs.SYMBOL}
     if args.input == "image":
         specs = {
