@@ -44,6 +44,7 @@ from t2t_multimodel.serving import batching, rest, served_model
 
 STATIC_DIR = pathlib.Path(__file__).parent / "static"
 DEFAULT_MODEL_NAME = "multimodel"
+_MAX_DRAIN_BYTES = 64 * 1024 * 1024
 
 
 def _json(
@@ -61,20 +62,32 @@ def _error(error: rest.RestError) -> responses.Response:
 
 
 async def _read_body(request: requests.Request, limit: int) -> bytes:
-    """The request body, or a 413 `RestError` as soon as it exceeds `limit`."""
-    too_large = f"request body exceeds the limit of {limit} bytes"
+    """The request body, or a 413 `RestError` if it exceeds `limit`.
+
+    An oversize body is still read (and dropped) up to `_MAX_DRAIN_BYTES`,
+    so a client that sends it whole before reading gets the 413 rather than
+    a connection reset; past that the connection is closed at once.
+    """
     declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise rest.RestError(f"bad Content-Length: {declared!r}")
-        if int(declared) > limit:
-            raise rest.RestError(f"{too_large} ({declared} bytes)", 413)
+    if declared is not None and not declared.isdigit():
+        raise rest.RestError(f"bad Content-Length: {declared!r}")
+    size = int(declared) if declared is not None else 0
+    error = rest.RestError(
+        f"request body exceeds the limit of {limit} bytes"
+        + (f" ({declared} bytes)" if declared is not None else ""),
+        413,
+    )
+    if size > max(limit, _MAX_DRAIN_BYTES):
+        raise error
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            raise rest.RestError(too_large, 413)
-        chunks.append(chunk)
+        if size > _MAX_DRAIN_BYTES:
+            raise error
+        if size <= limit:
+            chunks.append(chunk)
+    if size > limit:
+        raise error
     return b"".join(chunks)
 
 

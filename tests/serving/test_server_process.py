@@ -127,14 +127,20 @@ def test_server_keeps_serving_after_bad_requests(server) -> None:
         {"signature_name": "echo_upper", "instances": [{"text": "a"}]},
         {"signature_name": "caption_size", "instances": [{"b64": "AAAA"}]},
     ]
-    statuses = [_post(server.url, body)[0] for body in bad]
+    # Over the default 16 MiB limit: a 413 JSON answer, not a reset.
+    bad.append(
+        {"signature_name": "echo_upper", "instances": ["x" * (17 << 20)]}
+    )
+    answers = [_post(server.url, body) for body in bad]
+    assert "exceeds the limit of 16777216 bytes" in answers[-1][1]["error"]
+    statuses = [status for status, _ in answers]
     request = urllib.request.Request(
         server.url + "v1/models/multimodel:predict", data=b"{oops"
     )
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(request, timeout=30)
     statuses.append(error.value.code)
-    assert statuses == [400, 400, 400, 400]
+    assert statuses == [400, 400, 400, 413, 400]
     good = {"signature_name": "echo_upper", "instances": ["still here"]}
     assert _post(server.url, good) == (
         200,
