@@ -199,9 +199,11 @@ def _columnar_inputs(
         name: to_array(value[name], spec.inputs[name], f"input {name!r}")
         for name in names
     }
-    sizes = {a.shape[0] if a.ndim else None for a in arrays.values()}
-    if len(sizes) != 1 or None in sizes:
+    sizes = {a.shape[0] if a.ndim else -1 for a in arrays.values()}
+    if len(sizes) != 1 or -1 in sizes:
         raise RestError(f"'inputs': inconsistent batch sizes {sorted(sizes)}")
+    if sizes == {0}:
+        raise RestError("'inputs': the batch is empty")
     return arrays
 
 

@@ -136,6 +136,8 @@ class TestParsePredictRequest:
                 {"signature_name": "text", "inputs": [["a"], "b"]},
                 "ragged nested lists",
             ),
+            ({"signature_name": "text", "inputs": []}, "batch is empty"),
+            ({"signature_name": "text", "inputs": "a"}, r"got \[\]"),
             ([1, 2], "must be a JSON object"),
         ],
     )
