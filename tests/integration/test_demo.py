@@ -12,13 +12,15 @@ from __future__ import annotations
 import functools
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import problems  # noqa: F401  (registers every problem and mixture)
-from problems import demo, registry
+from problems import demo, demo_report, registry
 from t2t_multimodel.data import tfrecord
 from t2t_multimodel.decoding import decoder as decoder_lib
 from t2t_multimodel.models import build, io_mixer
@@ -26,6 +28,7 @@ from t2t_multimodel.models import decoder as decoder_model
 from t2t_multimodel.models import encoder as encoder_model
 from t2t_multimodel.training import configs, evaluation, loop
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 BATCH = 4
 MAX_TRAIN = 16
 MAX_DEV = 4
@@ -186,3 +189,84 @@ def test_demo_every_problem_and_resume(tmp_path):
     resumed = run_small(out_dir, steps=10, problem_names="demo_all")
     check_run(out_dir, resumed, "demo_all", steps=10)
     check_export_matches_eager(out_dir, "demo_all")
+
+
+def test_cli_help():
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "bin", "t2t-mm-demo"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # absl exits with status 1 after printing the help (by design).
+    assert out.returncode in (0, 1), out.stderr[-2000:]
+    for flag in ("--steps", "--out", "--problems", "--gin_bindings"):
+        assert flag in out.stdout + out.stderr
+
+
+def test_cap_problem_stops_each_split():
+    problem = registry.get_problem("demo_parse_ptb_allennlp")
+    capped = demo.cap_problem(problem, max_train=3, max_dev=None)
+    assert capped.name == problem.name and capped.features == problem.features
+    train = list(capped.generate("train", None))
+    assert train == list(problem.generate("train", None))[:3]
+    assert len(list(capped.generate("dev", None))) == 10  # All 10 dev trees.
+
+
+def test_report_reads_events_counts_examples_and_plots(tmp_path):
+    writer = tf.summary.create_file_writer(str(tmp_path / "train"))
+    # Steps 1..5: problem a (batches 4, 4, 2), problem b (3, 3).
+    for step, name, examples, loss in (
+        (1, "a", 4, 2.0),
+        (2, "b", 3, 5.0),
+        (3, "a", 4, 1.0),
+        (4, "a", 2, 3.0),
+        (5, "b", 3, 4.0),
+    ):
+        with writer.as_default(step=step):
+            tf.summary.scalar(f"{name}/examples", float(examples))
+            tf.summary.scalar(f"{name}/loss", loss)
+    writer.close()
+    train = demo_report.read_scalars(str(tmp_path / "train"))
+    assert train["a/loss"] == [(1, 2.0), (3, 1.0), (4, 3.0)]
+    assert demo_report.examples_seen(train, ["a", "b", "c"]) == {
+        "a": {"steps": 3, "examples": 10},
+        "b": {"steps": 2, "examples": 6},
+        "c": {"steps": 0, "examples": 0},
+    }
+    # Trailing mean over 2: [2, (2 + 1) / 2, (1 + 3) / 2].
+    np.testing.assert_allclose(
+        demo_report._smooth(np.array([2.0, 1.0, 3.0]), 2), [2.0, 1.5, 2.0]
+    )
+    assert demo_report.format_metric("accuracy_top1", 0.8123) == "81.2%"
+    assert demo_report.format_metric("bleu", 3.456) == "3.46"
+    eval_ = {"a/loss": [(5, 1.5)], "a/accuracy_top1": [(5, 0.5)]}
+    path = demo_report.plot_curves(
+        str(tmp_path / "curves.png"),
+        train=train,
+        eval_=eval_,
+        problem_metrics={"a": "accuracy_top1", "b": "bleu"},
+    )
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    table = demo_report.results_table(
+        [
+            {
+                "problem": "a",
+                "metric": "accuracy_top1",
+                "value": 0.5,
+                "dev_examples": 8,
+                "examples_seen": 10,
+                "steps": 3,
+            }
+        ]
+    )
+    assert table.splitlines()[2].split() == [
+        "a",
+        "top-1",
+        "accuracy",
+        "50.0%",
+        "8",
+        "10",
+        "3",
+    ]
