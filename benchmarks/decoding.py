@@ -12,6 +12,12 @@ exactly `--length` tokens. Each variant is one `tf.function` (the samplers'
 
   python benchmarks/decoding.py [--length=128 --batch=1 --input_length=32
       --runs=5 --beam_size=4]
+
+Measured on the shared 2-core CPU (load ~7, so absolute times are inflated):
+batch 16: cached 4.20 s, uncached 27.5 s (6.6x), beam 4 2.62x greedy;
+batch 1: cached 1.46 s, uncached 3.44 s (2.4x), beam 4 0.99x greedy. At
+batch 1 a step is dominated by per-op overhead (a cached step runs ~1,000
+TF ops, ConvBlock.step ~230 and SparseMoE ~270 of them), not arithmetic.
 """
 
 from __future__ import annotations
