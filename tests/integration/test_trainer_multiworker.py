@@ -84,11 +84,16 @@ def _run_workers(tmp_path, data_dir, mixing):
         procs.append(
             subprocess.Popen(
                 [
-                    sys.executable, str(tmp_path / "worker.py"), data_dir,
-                    str(tmp_path / "model"), mixing,
+                    sys.executable,
+                    str(tmp_path / "worker.py"),
+                    data_dir,
+                    str(tmp_path / "model"),
+                    mixing,
                     str(tmp_path / f"worker{index}.npz"),
                 ],
-                env=env, stdout=log, stderr=subprocess.STDOUT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         )
     try:

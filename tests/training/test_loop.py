@@ -52,10 +52,23 @@ def _train(problems, data_dir, model_dir, steps, **kwargs):
     return loop.train(**args)
 
 
+# Checkpoints every 2 steps and no dev batches: the resume tests stay fast.
+_QUICK = dict(
+    checkpoint=loop.CheckpointConfig(every=2, keep=3),
+    evaluation=loop.EvalConfig(every=0, steps=0),
+)
+
+
 class TestTrain:
     def test_loss_goes_down_and_files_written(self, data_dir, tmp_path):
         model_dir = str(tmp_path / "run")
-        result = _train([fake_problems.text_problem()], data_dir, model_dir, 30)
+        result = _train(
+            [fake_problems.text_problem()],
+            data_dir,
+            model_dir,
+            30,
+            evaluation=loop.EvalConfig(every=0, steps=0),
+        )
         losses = [loss for _, _, loss in result["history"]]
         assert [s for s, _, _ in result["history"]] == list(range(1, 31))
         assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
@@ -107,13 +120,13 @@ class TestTrain:
     def test_nan_stops_and_keeps_last_good_checkpoint(self, data_dir, tmp_path):
         model_dir = str(tmp_path / "run")
         text = fake_problems.text_problem()
-        _train([text], data_dir, model_dir, 10)
+        _train([text], data_dir, model_dir, 4, **_QUICK)
         good = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir))
         bad = dataclasses.replace(text, loss_multiplier=float("nan"))
-        with pytest.raises(loop.NonFiniteLossError, match="step 11"):
-            _train([bad], data_dir, model_dir, 20)
+        with pytest.raises(loop.NonFiniteLossError, match="step 5"):
+            _train([bad], data_dir, model_dir, 8, **_QUICK)
         latest = tf.train.latest_checkpoint(model_dir)
-        assert latest.endswith("ckpt-10")
+        assert latest.endswith("ckpt-4")
         after = tf.train.load_checkpoint(latest)
         for name, dtype in good.get_variable_to_dtype_map().items():
             if dtype == tf.variant:  # The input iterators' state.
@@ -125,15 +138,15 @@ class TestTrain:
     def test_resume_continues_step_and_optimizer(self, data_dir, tmp_path):
         model_dir = str(tmp_path / "run")
         text = fake_problems.text_problem()
-        _train([text], data_dir, model_dir, 10)
-        result = _train([text], data_dir, model_dir, 12)
-        assert [s for s, _, _ in result["history"]] == [11, 12]
+        _train([text], data_dir, model_dir, 4, **_QUICK)
+        result = _train([text], data_dir, model_dir, 6, **_QUICK)
+        assert [s for s, _, _ in result["history"]] == [5, 6]
         reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir))
         names = reader.get_variable_to_shape_map()
         step_key = [n for n in names if n.startswith("step/")][0]
         iterations = [n for n in names if "optimizer/iterations" in n][0]
-        assert reader.get_tensor(step_key) == 12
-        assert reader.get_tensor(iterations) == 12
+        assert reader.get_tensor(step_key) == 6
+        assert reader.get_tensor(iterations) == 6
 
     @pytest.mark.slow
     def test_mixed_bfloat16_policy(self, data_dir, tmp_path):
