@@ -183,17 +183,21 @@ def _describe_gin_error(
         name = message.split("Unable to open file:", 1)[1].split(". ")[0]
         return (
             f"gin file {name.strip()} not found (searched the working "
-            f"directory and {', '.join(search_paths) or 'no other path'}); "
+            "directory and "
+            f"{', '.join(map(os.path.normpath, search_paths)) or 'nothing'}); "
             "pass a path or a name under gin/models, gin/runs or "
             "gin/experiments."
         )
     if "set to `%gin.REQUIRED` but not subsequently overridden" in message:
         binding = message.split(" set to", 1)[0].strip()
+        what = binding
+        if binding.endswith("/macro.value"):  # How gin names a macro.
+            binding = binding[: -len("/macro.value")]
+            what = f"gin macro {binding}"
         return (
-            f"{binding} is %gin.REQUIRED but no gin file or binding sets "
-            f'it; add e.g. --gin_bindings="{binding} = ..." (macros such '
-            "as DATA_DIR and MODEL_DIR are set by the flags of the same "
-            "name)."
+            f"{what} is %gin.REQUIRED but no gin file or binding sets it; "
+            f'add e.g. --gin_bindings="{binding} = ..." (macros such as '
+            "DATA_DIR and MODEL_DIR are set by the flags of the same name)."
         )
     if isinstance(error, (tokenize.TokenError, SyntaxError)):
         for name in files:
