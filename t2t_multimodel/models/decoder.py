@@ -7,6 +7,10 @@ are pointwise convolutions of the encoded inputs) as a residual sublayer,
 `x <- LN(x + Attention(x, encoded))`; the MoE after block 2 is residual too,
 `x <- LN(x + MoE(x))`. Everything is causal in the target, so the decoder
 also runs one position at a time (`initial_state` / `step`).
+
+`use_attention=False` is the paper's "without attention" ablation (Table 4):
+each source attention is replaced by the masked mean of the encoded inputs,
+`x <- LN(x + mean(encoded))` (see `io_mixer.masked_mean`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import keras
 from keras import ops
 
 from t2t_multimodel.layers import attention, conv, moe
+from t2t_multimodel.models import io_mixer
 
 
 @keras.saving.register_keras_serializable(package="t2t_multimodel")
@@ -39,6 +44,8 @@ class Decoder(keras.layers.Layer):
       moe_loss_coef: coefficient of the MoE load-balancing loss.
       capacity_factor: MoE expert capacity (None: no token is dropped).
       layer_norm_epsilon: epsilon of every LayerNorm.
+      use_attention: False replaces each source attention by the mean of
+        the encoded inputs (the "without attention" ablation).
       **kwargs: `keras.layers.Layer` arguments.
 
     Call args:
@@ -69,9 +76,11 @@ class Decoder(keras.layers.Layer):
         moe_loss_coef: float = 1e-2,
         capacity_factor: float | None = None,
         layer_norm_epsilon: float = 1e-6,
+        use_attention: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.use_attention = use_attention
         if moe_position is not None and not 0 <= moe_position <= num_blocks:
             raise ValueError(f"moe_position {moe_position} not in blocks")
         self.hidden_dim = hidden_dim
@@ -113,7 +122,7 @@ class Decoder(keras.layers.Layer):
                 dropout=attention_dropout,
                 name=f"source_attention_{i}",
             )
-            for i in range(num_blocks)
+            for i in range(num_blocks if use_attention else 0)
         ]
         self.attention_norms = [
             norm(f"attention_norm_{i}") for i in range(num_blocks)
@@ -133,12 +142,11 @@ class Decoder(keras.layers.Layer):
 
     def build(self, input_shape: tuple | None = None) -> None:
         shape = (None, None, self.hidden_dim)
-        for block, attn, attn_norm in zip(
-            self.conv_blocks, self.attentions, self.attention_norms
-        ):
+        for block, attn_norm in zip(self.conv_blocks, self.attention_norms):
             block.build(shape)
-            attn.build(shape, shape)
             attn_norm.build(shape)
+        for attn in self.attentions:
+            attn.build(shape, shape)
         if self.moe is not None:
             self.moe.build(shape)
             self.moe_norm.build(shape)
@@ -151,15 +159,21 @@ class Decoder(keras.layers.Layer):
     def call(
         self, x, encoded, *, training=None, source_mask=None, target_mask=None
     ):
+        summary = None
+        if not self.use_attention:
+            summary = io_mixer.masked_mean(encoded, source_mask)  # [B, 1, d]
         for i in range(self.num_blocks):
             if i == self.moe_position:
                 x = self._moe_sublayer(x, training, target_mask)
             x = self.conv_blocks[i](
                 x, training=training, padding_mask=target_mask
             )
-            z = self.attentions[i](
-                x, encoded, training=training, memory_mask=source_mask
-            )
+            if summary is not None:
+                z = summary  # [B, 1, d], broadcast over the T positions
+            else:
+                z = self.attentions[i](
+                    x, encoded, training=training, memory_mask=source_mask
+                )
             x = self.attention_norms[i](x + z)
         if self.moe_position == self.num_blocks:
             x = self._moe_sublayer(x, training, target_mask)
@@ -176,11 +190,14 @@ class Decoder(keras.layers.Layer):
         batch = ops.shape(encoded)[0]
         if source_mask is None:
             source_mask = ops.ones(ops.shape(encoded)[:2], dtype="bool")
-        return {
+        state = {
             "conv": [b.initial_state(batch) for b in self.conv_blocks],
             "memory": [a.precompute_memory(encoded) for a in self.attentions],
             "source_mask": source_mask,
         }
+        if not self.use_attention:
+            state["summary"] = io_mixer.masked_mean(encoded, source_mask)
+        return state
 
     def step(self, x_t: Any, state: dict, index: Any) -> tuple[Any, dict]:
         """One position: `x_t` `[B, 1, d]` at `index` -> (`[B, 1, d]`, state).
@@ -194,11 +211,14 @@ class Decoder(keras.layers.Layer):
                 x_t = self._moe_sublayer(x_t, False, None)
             x_t, block_state = self.conv_blocks[i].step(x_t, state["conv"][i])
             conv_states.append(block_state)
-            z = self.attentions[i](
-                x_t,
-                memory_mask=state["source_mask"],
-                memory_cache=state["memory"][i],
-            )
+            if not self.use_attention:
+                z = state["summary"]
+            else:
+                z = self.attentions[i](
+                    x_t,
+                    memory_mask=state["source_mask"],
+                    memory_cache=state["memory"][i],
+                )
             x_t = self.attention_norms[i](x_t + z)
         if self.moe_position == self.num_blocks:
             x_t = self._moe_sublayer(x_t, False, None)
@@ -229,6 +249,7 @@ class Decoder(keras.layers.Layer):
                 "moe_loss_coef": self.moe_loss_coef,
                 "capacity_factor": self.capacity_factor,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "use_attention": self.use_attention,
             }
         )
         return config

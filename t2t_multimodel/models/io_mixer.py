@@ -5,6 +5,13 @@ encoded inputs (keys and values), then two causal (left-padded) ConvBlocks
 mix the result along the target axis, so position t never sees targets at
 positions > t. It decodes incrementally: `initial_state` precomputes the
 encoded inputs' keys and values, `step` costs one target position.
+
+`use_attention=False` is the paper's "without attention" ablation (Table 4):
+the attention block is replaced by `LN(shifted_targets + mean(encoded))`,
+the masked mean of the encoded inputs over their positions (the paper does
+not say how the mixer still sees the inputs without attention; a uniform
+average, i.e. attention with constant weights and no projections, keeps the
+input path while removing the learned, position-dependent attention).
 """
 
 from __future__ import annotations
@@ -15,6 +22,21 @@ from typing import Any
 import keras
 
 from t2t_multimodel.layers import attention, conv
+
+
+def masked_mean(encoded: Any, mask: Any = None) -> Any:
+    """The mean of `encoded` `[B, S, d]` over real positions -> `[B, 1, d]`.
+
+    Args:
+      encoded: `[B, S, d]`.
+      mask: bool `[B, S]`, True at real positions (None: all real).
+    """
+    if mask is None:
+        return keras.ops.mean(encoded, axis=1, keepdims=True)
+    weights = keras.ops.cast(mask, encoded.dtype)[:, :, None]  # [B, S, 1]
+    total = keras.ops.sum(encoded * weights, axis=1, keepdims=True)
+    count = keras.ops.maximum(keras.ops.sum(weights, axis=1, keepdims=True), 1)
+    return total / count  # [B, 1, d]
 
 
 @keras.saving.register_keras_serializable(package="t2t_multimodel")
@@ -30,6 +52,8 @@ class IOMixer(keras.layers.Layer):
       kernel_sizes: the ConvBlocks' four kernel sizes.
       dilation_rates: the ConvBlocks' four dilation rates.
       layer_norm_epsilon: epsilon of every LayerNorm.
+      use_attention: False replaces the attention block by the residual
+        mean of the encoded inputs (the "without attention" ablation).
       **kwargs: `keras.layers.Layer` arguments.
 
     Call args:
@@ -54,10 +78,12 @@ class IOMixer(keras.layers.Layer):
         kernel_sizes: Sequence[int] = (3, 3, 15, 15),
         dilation_rates: Sequence[int] = (1, 1, 1, 8),
         layer_norm_epsilon: float = 1e-6,
+        use_attention: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.hidden_dim = hidden_dim
+        self.use_attention = use_attention
         self.num_heads = num_heads
         self.num_conv_blocks = num_conv_blocks
         self.dropout = dropout
@@ -65,16 +91,22 @@ class IOMixer(keras.layers.Layer):
         self.kernel_sizes = tuple(kernel_sizes)
         self.dilation_rates = tuple(dilation_rates)
         self.layer_norm_epsilon = layer_norm_epsilon
-        self.attention_block = attention.AttentionBlock(
-            hidden_dim,
-            num_heads,
-            dropout=dropout,
-            attention_dropout=attention_dropout,
-            kernel_sizes=self.kernel_sizes,
-            dilation_rates=self.dilation_rates,
-            layer_norm_epsilon=layer_norm_epsilon,
-            name="attention_block",
-        )
+        self.attention_block = None
+        if use_attention:
+            self.attention_block = attention.AttentionBlock(
+                hidden_dim,
+                num_heads,
+                dropout=dropout,
+                attention_dropout=attention_dropout,
+                kernel_sizes=self.kernel_sizes,
+                dilation_rates=self.dilation_rates,
+                layer_norm_epsilon=layer_norm_epsilon,
+                name="attention_block",
+            )
+        else:
+            self.source_norm = keras.layers.LayerNormalization(
+                epsilon=layer_norm_epsilon, name="source_norm"
+            )
         self.conv_blocks = [
             conv.ConvBlock(
                 hidden_dim,
@@ -90,7 +122,10 @@ class IOMixer(keras.layers.Layer):
 
     def build(self, input_shape: tuple | None = None) -> None:
         shape = (None, None, self.hidden_dim)
-        self.attention_block.build(shape, shape)
+        if self.attention_block is not None:
+            self.attention_block.build(shape, shape)
+        else:
+            self.source_norm.build(shape)
         for block in self.conv_blocks:
             block.build(shape)
         self.built = True
@@ -104,13 +139,18 @@ class IOMixer(keras.layers.Layer):
         source_mask=None,
         target_mask=None,
     ):
-        x = self.attention_block(
-            shifted_targets,
-            encoded,
-            training=training,
-            source_mask=source_mask,
-            target_mask=target_mask,
-        )
+        if self.attention_block is None:
+            # [B, T, d] + [B, 1, d] broadcast over the target positions.
+            summary = masked_mean(encoded, source_mask)
+            x = self.source_norm(shifted_targets + summary)
+        else:
+            x = self.attention_block(
+                shifted_targets,
+                encoded,
+                training=training,
+                source_mask=source_mask,
+                target_mask=target_mask,
+            )
         for block in self.conv_blocks:
             x = block(x, training=training, padding_mask=target_mask)
         return x
@@ -120,11 +160,17 @@ class IOMixer(keras.layers.Layer):
     ) -> dict:
         """The decoding state for up to `max_length` target positions."""
         batch = keras.ops.shape(encoded)[0]
+        conv_states = [b.initial_state(batch) for b in self.conv_blocks]
+        if self.attention_block is None:
+            return {
+                "summary": masked_mean(encoded, source_mask),
+                "conv": conv_states,
+            }
         return {
             "attention": self.attention_block.initial_state(
                 encoded, max_length, source_mask=source_mask
             ),
-            "conv": [b.initial_state(batch) for b in self.conv_blocks],
+            "conv": conv_states,
         }
 
     def step(self, x_t: Any, state: dict, index: Any) -> tuple[Any, dict]:
@@ -133,12 +179,19 @@ class IOMixer(keras.layers.Layer):
         The attention block counts positions in its own state; `index` is
         accepted for the uniform mixer/decoder step API.
         """
-        x, attention_state = self.attention_block.step(x_t, state["attention"])
+        new_state = dict(state)
+        if self.attention_block is None:
+            x = self.source_norm(x_t + state["summary"])
+        else:
+            x, new_state["attention"] = self.attention_block.step(
+                x_t, state["attention"]
+            )
         conv_states = []
         for block, block_state in zip(self.conv_blocks, state["conv"]):
             x, block_state = block.step(x, block_state)
             conv_states.append(block_state)
-        return x, {"attention": attention_state, "conv": conv_states}
+        new_state["conv"] = conv_states
+        return x, new_state
 
     def compute_output_shape(
         self, encoded_shape: tuple, shifted_targets_shape: tuple | None = None
@@ -157,6 +210,7 @@ class IOMixer(keras.layers.Layer):
                 "kernel_sizes": self.kernel_sizes,
                 "dilation_rates": self.dilation_rates,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "use_attention": self.use_attention,
             }
         )
         return config
