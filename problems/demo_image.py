@@ -167,6 +167,7 @@ def fashion_mnist_problem(
         target_space_id=features_lib.SpaceID.IMAGE_LABEL,
         raw_files_help=f"`apt-get install {PACKAGE}` ({data_dir}).",
         num_shards=4,
+        class_names=CLASS_NAMES,
     )
 
 

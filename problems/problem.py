@@ -53,6 +53,8 @@ class Problem:
       raw_files_help: what the user must place in `tmp_dir` (and the public URL)
         when the raw files are missing.
       num_shards: default number of train shards (dev gets one).
+      class_names: for class-label targets, the name of each class id (the
+        exporter's `classes` output); empty means the ids are the names.
     """
 
     name: str
@@ -65,6 +67,7 @@ class Problem:
     loss_multiplier: float = 1.0
     raw_files_help: str = ""
     num_shards: int = 10
+    class_names: tuple[str, ...] = ()
 
     def generate(self, split: str, tmp_dir: str) -> Iterator[Example]:
         """Yields raw examples of `split` read from the files in `tmp_dir`."""
