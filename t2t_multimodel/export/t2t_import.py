@@ -29,6 +29,7 @@ import tensorflow as tf
 from t2t_multimodel.data import features
 from t2t_multimodel.modalities import class_label, image, symbol
 from t2t_multimodel.models import build, multimodel, t2t_v19
+from t2t_multimodel.training import checkpoints
 
 SCOPE = "multi_model"
 # Optimizer slots and bookkeeping variables a T2T checkpoint also holds.
@@ -547,45 +548,20 @@ def import_t2t_checkpoint(
     return model
 
 
-def weights_by_path(model: keras.Model) -> tf.Module:
-    """A trackable view of every weight of `model`, keyed by its path.
-
-    Keras 3 layers keep sublayers held in lists or dicts out of TF's
-    checkpoint object graph, so `tf.train.Checkpoint(model=model)` silently
-    skips them (for a MultiModel: every weight but the target-space
-    embedding). This view names each weight by its Keras path without the
-    model's own name (which differs between a built and a deserialized
-    model), so a checkpoint of it restores into any model of the same
-    config.
-
-    Raises:
-      ValueError: if two weights share a path.
-    """
-    prefix = model.name + "/"
-    weights = {}
-    for w in model.weights:
-        key = w.path[len(prefix) :] if w.path.startswith(prefix) else w.path
-        if key in weights:
-            raise ValueError(f"two weights with the path {key!r}")
-        weights[key] = w
-    view = tf.Module(name="weights_by_path")
-    view.weights = weights  # tf.Module tracks the dict's variables.
-    return view
-
-
 def save_model(model: keras.Model, model_dir: str, *, step: int = 0) -> str:
     """Writes `model` to `model_dir`; returns the checkpoint path.
 
-    `model_dir/model.ckpt-<step>` is `tf.train.Checkpoint(model=
-    weights_by_path(model), step=step)` and `model_dir/model_config.json`
-    the Keras config (the file names of the trainer's run directories).
+    `model_dir/model.ckpt-<step>` holds the weights by Keras path
+    (`checkpoints.weights_by_path`, the trainer's layout) and the step, and
+    `model_dir/model_config.json` the Keras config (the file names of the
+    trainer's run directories).
     """
     os.makedirs(model_dir, exist_ok=True)
     with open(os.path.join(model_dir, "model_config.json"), "w") as f:
         json.dump(keras.saving.serialize_keras_object(model), f, indent=2)
     step_var = tf.Variable(step, dtype=tf.int64, trainable=False)
     checkpoint = tf.train.Checkpoint(
-        model=weights_by_path(model), step=step_var
+        model=checkpoints.weights_by_path(model), step=step_var
     )
     manager = tf.train.CheckpointManager(
         checkpoint, model_dir, max_to_keep=None, checkpoint_name="model.ckpt"
@@ -600,6 +576,8 @@ def load_model(model_dir: str) -> multimodel.MultiModel:
     path = tf.train.latest_checkpoint(model_dir)
     if path is None:
         raise FileNotFoundError(f"no checkpoint in {model_dir}")
-    status = tf.train.Checkpoint(model=weights_by_path(model)).restore(path)
+    status = tf.train.Checkpoint(
+        model=checkpoints.weights_by_path(model)
+    ).restore(path)
     status.expect_partial().assert_existing_objects_matched()
     return model

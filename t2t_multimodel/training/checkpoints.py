@@ -40,9 +40,9 @@ def weights_by_path(model: Any) -> tf.Module:
     object graph, so `tf.train.Checkpoint(model=model)` would silently skip
     most MultiModel weights. The run's checkpoints therefore hold this view:
     each weight under its path without the model's own name (which differs
-    between a built and a deserialized model). It is the same layout as
-    `export/t2t_import.weights_by_path`, so decoding and export restore the
-    trainer's checkpoints with `tf.train.Checkpoint(model=view)`.
+    between a built and a deserialized model). Decoding, export and the T2T
+    importer use the same view, so they restore the trainer's checkpoints
+    with `tf.train.Checkpoint(model=view)`.
 
     Raises:
       ValueError: if two weights share a path.
