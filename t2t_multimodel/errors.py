@@ -199,6 +199,25 @@ def _describe_gin_error(
             f'add e.g. --gin_bindings="{binding} = ..." (macros such as '
             "DATA_DIR and MODEL_DIR are set by the flags of the same name)."
         )
+    if isinstance(error, TypeError) and "not NoneType" in message:
+        # gin's Python-path reader looks for `include 'runs/x.gin'` in a
+        # package `runs`; a plain directory of that name on sys.path is a
+        # namespace package without a file, and gin fails with a TypeError.
+        heads = re.findall(r"include '([^'/]+)/", message)
+        shadows = [
+            os.path.join(p or ".", h)
+            for h in heads
+            for p in sys.path
+            if os.path.isdir(os.path.join(p or ".", h))
+        ]
+        where = ", ".join(shadows) or "a directory on the Python path"
+        include = message.splitlines()[-1].strip()
+        return (
+            f"gin could not resolve an include ({include}): {where} "
+            "shadows the gin directory of that name "
+            "(gin also searches Python packages). Rename that directory or "
+            "remove its parent from PYTHONPATH."
+        )
     if isinstance(error, (tokenize.TokenError, SyntaxError)):
         for name in files:
             path = _resolve(name, search_paths)
@@ -234,7 +253,13 @@ def gin_config_errors(
     """
     try:
         yield
-    except (ValueError, OSError, SyntaxError, tokenize.TokenError) as e:
+    except (
+        ValueError,
+        OSError,
+        SyntaxError,
+        TypeError,
+        tokenize.TokenError,
+    ) as e:
         if isinstance(e, UserError):
             raise
         raise ConfigError(_describe_gin_error(e, files, search_paths)) from e
