@@ -21,8 +21,15 @@ import tensorflow as tf
 from t2t_multimodel import errors
 from tests.training import fake_problems
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 EXPERIMENT = """
+# An absolute include: with ROOT on PYTHONPATH, a `runs/` directory in ROOT
+# (run outputs) would shadow gin/runs for gin's Python-path reader.
+EXPERIMENT = EXPERIMENT.replace(
+    "'runs/train.gin'", repr(os.path.join(ROOT, "gin", "runs", "train.gin"))
+)
 from __gin__ import dynamic_registration
 include 'runs/train.gin'
 from t2t_multimodel.training import configs
