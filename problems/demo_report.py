@@ -28,8 +28,10 @@ METRIC_LABELS = {
     "wer": "WER",
     "exact_tree": "exact trees",
 }
-# Metrics that are fractions in eval_results.json, shown as percentages.
-PERCENT_METRICS = ("accuracy_top1", "accuracy_top5", "wer", "exact_tree")
+# Accuracies are fractions in eval_results.json (shown as percentages);
+# WER and exact trees are already percentages; BLEU is on a 0-100 scale.
+FRACTION_METRICS = ("accuracy", "accuracy_top1", "accuracy_top5")
+PERCENT_METRICS = ("wer", "exact_tree")
 
 Series = dict[str, list[tuple[int, float]]]
 
@@ -78,8 +80,10 @@ def headline_metric(metrics: Sequence[str]) -> str:
 def format_metric(metric: str, value: float | None) -> str:
     if value is None:
         return "-"
-    if metric in PERCENT_METRICS:
+    if metric in FRACTION_METRICS:
         return f"{100.0 * value:.1f}%"
+    if metric in PERCENT_METRICS:
+        return f"{value:.1f}%"
     return f"{value:.2f}"
 
 
@@ -132,7 +136,7 @@ def plot_curves(
         points = eval_.get(f"{name}/{metric}", [])
         if points:
             steps, values = np.array(points).T
-            scale = 100.0 if metric in PERCENT_METRICS else 1.0
+            scale = 100.0 if metric in FRACTION_METRICS else 1.0
             label = f"{name} ({METRIC_LABELS.get(metric, metric)})"
             axes[2].plot(steps, scale * values, marker="o", label=label)
     titles = (

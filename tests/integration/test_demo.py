@@ -240,6 +240,7 @@ def test_report_reads_events_counts_examples_and_plots(tmp_path):
     )
     assert demo_report.format_metric("accuracy_top1", 0.8123) == "81.2%"
     assert demo_report.format_metric("bleu", 3.456) == "3.46"
+    assert demo_report.format_metric("wer", 93.61) == "93.6%"
     eval_ = {"a/loss": [(5, 1.5)], "a/accuracy_top1": [(5, 0.5)]}
     path = demo_report.plot_curves(
         str(tmp_path / "curves.png"),
