@@ -107,15 +107,24 @@ def condense_message(message: str) -> str:
         k for k, line in zip(kept, lines) if k and not _TF_NOISE.match(line)
     ]
     text = " ".join(kept) if kept else message.strip()
-    # tf.debugging.Assert: "...: assertion failed: [a] [b] [[Node]]" ->
-    # "a b" (what precedes is TF's iterator and function bookkeeping).
-    if "assertion failed: " in text:
-        text = text.split("assertion failed: ", 1)[1]
-        text = re.sub(r"\[\[[^]]*\]\]", "", text)
-        text = re.sub(r"\[([^][]*)\]", r"\1", text)
+    text = condense_assert(text)
     # Gin appends "In call to configurable 'f' (<function f at 0x...>)".
     text = re.sub(r" \(<(function|class) [^>]*>\)", "", text)
     return re.sub(r"\s+", " ", text)
+
+
+def condense_assert(text: str) -> str:
+    """A `tf.debugging.Assert` message as plain text; others unchanged.
+
+    "...: assertion failed: [Bad request: x at batch positions] [1 2] [are
+    empty] [[Node]]" -> "Bad request: x at batch positions 1 2 are empty"
+    (what precedes is TF's iterator and function bookkeeping).
+    """
+    if "assertion failed: " not in text:
+        return text
+    text = text.split("assertion failed: ", 1)[1]
+    text = re.sub(r"\[\[[^]]*\]\]", "", text)
+    return re.sub(r"\[([^][]*)\]", r"\1", text).strip()
 
 
 def format_user_error(prog: str, error: BaseException) -> str:
