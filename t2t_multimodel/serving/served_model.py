@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the ops text signatures use)
 
+from t2t_multimodel import errors
 from t2t_multimodel.serving import signatures as signatures_lib
 
 # TensorFlow errors caused by the values a client sent (HTTP 400).
@@ -50,7 +51,7 @@ def condense_tf_error(message: str) -> str:
     lines = [line for line in message.splitlines() if line.strip()]
     kept = [_SUFFIX.sub("", line).strip() for line in lines]
     kept = [k for k, line in zip(kept, lines) if k and not _NOISE.match(line)]
-    return "; ".join(kept) if kept else message.strip()
+    return errors.condense_assert("; ".join(kept) if kept else message.strip())
 
 
 def resolve_version(export_dir: str) -> tuple[str, str]:
