@@ -21,11 +21,6 @@ ROOT = os.path.dirname(
 )
 BIN = os.path.join(ROOT, "bin")
 EXPERIMENT = """
-# An absolute include: with ROOT on PYTHONPATH, a `runs/` directory in ROOT
-# (run outputs) would shadow gin/runs for gin's Python-path reader.
-EXPERIMENT = EXPERIMENT.replace(
-    "'runs/train.gin'", repr(os.path.join(ROOT, "gin", "runs", "train.gin"))
-)
 from __gin__ import dynamic_registration
 include 'runs/train.gin'
 from t2t_multimodel.training import evaluation
@@ -39,6 +34,11 @@ TRAIN_STEPS = 2
 loop.train.model_fn = @fake_problems.tiny_model
 evaluation.EvalConfig.every = 0
 """
+# An absolute include: with ROOT on PYTHONPATH, a `runs/` directory in ROOT
+# (run outputs) would shadow gin/runs for gin's Python-path reader.
+EXPERIMENT = EXPERIMENT.replace(
+    "'runs/train.gin'", repr(os.path.join(ROOT, "gin", "runs", "train.gin"))
+)
 
 
 def _run(script: str, *args: str) -> subprocess.CompletedProcess:

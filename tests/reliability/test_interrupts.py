@@ -25,11 +25,6 @@ ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 )
 EXPERIMENT = """
-# An absolute include: with ROOT on PYTHONPATH, a `runs/` directory in ROOT
-# (run outputs) would shadow gin/runs for gin's Python-path reader.
-EXPERIMENT = EXPERIMENT.replace(
-    "'runs/train.gin'", repr(os.path.join(ROOT, "gin", "runs", "train.gin"))
-)
 from __gin__ import dynamic_registration
 include 'runs/train.gin'
 from t2t_multimodel.training import configs
@@ -47,6 +42,11 @@ loop.train.log_every = 1
 evaluation.EvalConfig.every = 0
 evaluation.EvalConfig.steps = 1
 """
+# An absolute include: with ROOT on PYTHONPATH, a `runs/` directory in ROOT
+# (run outputs) would shadow gin/runs for gin's Python-path reader.
+EXPERIMENT = EXPERIMENT.replace(
+    "'runs/train.gin'", repr(os.path.join(ROOT, "gin", "runs", "train.gin"))
+)
 STEP = re.compile(r"step (\d+)/")
 
 
