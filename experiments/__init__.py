@@ -1,0 +1,1 @@
+"""Experiments that run the project's binaries (the paper's tables)."""

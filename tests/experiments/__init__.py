@@ -1,0 +1,1 @@
+"""Tests of experiments/ (the paper tables runner)."""
