@@ -63,3 +63,39 @@ def test_condense_tf_assert():
         "Corrupt or truncated TFRecord shard /d/x-train-00000-of-00002 "
         "read records: 0 expected: 100 Delete it."
     )
+
+
+def test_gin_required_macro_and_syntax_error(tmp_path):
+    import gin
+
+    required = tmp_path / "required.gin"
+    required.write_text("SIZE = %gin.REQUIRED\n")
+    broken = tmp_path / "broken.gin"
+    broken.write_text("A = 1\nB = [1,\n")
+    messages = []
+    for path in (required, broken):
+        gin.clear_config()
+        try:
+            with pytest.raises(errors.ConfigError) as info:
+                with errors.gin_config_errors([str(path)], [str(tmp_path)]):
+                    gin.parse_config_files_and_bindings([str(path)], [])
+            messages.append(str(info.value))
+        finally:
+            gin.clear_config()
+    assert messages == [
+        "gin macro SIZE is %gin.REQUIRED but no gin file or binding sets it; "
+        'add e.g. --gin_bindings="SIZE = ..." (macros such as DATA_DIR and '
+        "MODEL_DIR are set by the flags of the same name).",
+        f"gin syntax error in {broken}, line 3: EOF in multi-line statement.",
+    ]
+
+
+def test_ensure_writable_dir_free_space(tmp_path):
+    errors.ensure_writable_dir(str(tmp_path / "new"))
+    assert (tmp_path / "new").is_dir()
+    assert not list((tmp_path / "new").iterdir())  # The probe is removed.
+    with pytest.raises(errors.NotWritableError) as info:
+        errors.ensure_writable_dir(str(tmp_path / "new"), need_bytes=1 << 60)
+    assert "bytes free but needs about 1,152,921,504,606,846,976" in str(
+        info.value
+    )
