@@ -322,6 +322,46 @@ class SparseMoE(keras.layers.Layer):
         self.load_cv2.assign(ops.cast(load_cv2, "float32"))
         return ops.reshape(y, shape)
 
+    def infer(self, inputs: Any) -> Any:
+        """The inference output for a few rows, e.g. one decoding step.
+
+        The same experts, gates and output as `call(inputs, training=False)`
+        (up to float rounding), computed by gathering each row's top-k
+        expert kernels (`[N, k, d, h]`) and two batched matmuls: a dozen
+        graph ops instead of the dispatch's sort and scatter, and no
+        capacity (nothing is dropped, as with `capacity_factor=None`). The
+        gathered kernels cost `N * k * d * h` memory, so this is for small N
+        (decoding), not for training batches. No loss is added and the
+        statistics variables are left as they are.
+
+        Args:
+          inputs: `[B, L, d]` or `[N, d]`, every row real.
+
+        Returns:
+          The same shape as `inputs`.
+        """
+        shape = ops.shape(inputs)
+        x = ops.reshape(inputs, (-1, self.hidden_dim))  # [N, d]
+        x32 = ops.cast(x, "float32")
+        logits = ops.matmul(x32, self.w_gate)  # [N, E]
+        # The same tf.math.top_k as `route` (ties to the lower index).
+        top_values, index = ops.top_k(logits, self.top_k)  # [N, k]
+        if self.top_k == 1:
+            gates = ops.ones_like(top_values)  # [N, 1]
+        else:
+            gates = ops.softmax(top_values, axis=-1)  # [N, k]
+        if self.expert_output_scale is not None:
+            gates = gates * self.expert_output_scale
+        # tf.gather: ops.take adds the negative-index handling (4 more ops).
+        w_0 = tf.gather(ops.cast(self.w_0, x.dtype), index)  # [N, k, d, h]
+        w_1 = tf.gather(ops.cast(self.w_1, x.dtype), index)  # [N, k, h, d]
+        rows = x[:, None, None, :]  # [N, 1, 1, d], broadcast over k
+        hidden = ops.relu(ops.matmul(rows, w_0))  # [N, k, 1, h]
+        out = ops.matmul(hidden, w_1)[:, :, 0, :]  # [N, k, d]
+        weight = ops.cast(gates, out.dtype)[:, :, None]  # [N, k, 1]
+        y = ops.sum(out * weight, axis=1)  # [N, d]
+        return ops.reshape(y, shape)
+
     def _dispatch(self, x: Any, routing: Routing, row_mask: Any) -> tuple:
         """Runs the experts on the routed rows only.
 

@@ -156,6 +156,10 @@ class Decoder(keras.layers.Layer):
         y = self.moe(x, training=training, padding_mask=padding_mask)
         return self.moe_norm(x + y)
 
+    def _moe_step(self, x_t: Any) -> Any:
+        """`_moe_sublayer` of one inference position (`SparseMoE.infer`)."""
+        return self.moe_norm(x_t + self.moe.infer(x_t))
+
     def call(
         self, x, encoded, *, training=None, source_mask=None, target_mask=None
     ):
@@ -208,7 +212,7 @@ class Decoder(keras.layers.Layer):
         conv_states = []
         for i in range(self.num_blocks):
             if i == self.moe_position:
-                x_t = self._moe_sublayer(x_t, False, None)
+                x_t = self._moe_step(x_t)
             x_t, block_state = self.conv_blocks[i].step(x_t, state["conv"][i])
             conv_states.append(block_state)
             if not self.use_attention:
@@ -221,7 +225,7 @@ class Decoder(keras.layers.Layer):
                 )
             x_t = self.attention_norms[i](x_t + z)
         if self.moe_position == self.num_blocks:
-            x_t = self._moe_sublayer(x_t, False, None)
+            x_t = self._moe_step(x_t)
         new_state = dict(state)
         new_state["conv"] = conv_states
         return x_t, new_state

@@ -170,6 +170,34 @@ class TestSparseMoE:
         assert float(layer.dropped_count) == 0.0
         assert float(layer.assignment_count) == 60.0
 
+    @pytest.mark.parametrize("top_k", [1, 3])
+    def test_infer_equals_call_and_dense_reference(self, top_k):
+        layer = _layer(8, 12, 6, top_k=top_k, expert_output_scale=0.7)
+        _set_random(layer, 1)
+        x = np.random.default_rng(2).normal(size=(3, 1, 8)).astype("float32")
+        y_call = np.asarray(layer(x, training=False))
+        counts = [float(layer.assignment_count), float(layer.load_cv2)]
+        y = np.asarray(layer.infer(x))
+        assert y.shape == (3, 1, 8)
+        np.testing.assert_allclose(y, y_call, atol=1e-6)
+        ref, _ = _dense_reference(
+            x.reshape(-1, 8),
+            *(np.array(w) for w in (layer.w_gate, layer.w_0, layer.w_1)),
+            k=top_k,
+            scale=0.7,
+        )
+        np.testing.assert_allclose(y.reshape(-1, 8), ref, atol=1e-5)
+        # No loss and untouched statistics.
+        assert len(layer.losses) == 1
+        assert [float(layer.assignment_count), float(layer.load_cv2)] == (
+            counts
+        )
+        # A graph with an unknown number of rows (decoding with beams).
+        fn = tf.function(
+            layer.infer, input_signature=[tf.TensorSpec([None, 1, 8])]
+        )
+        np.testing.assert_allclose(np.asarray(fn(x)), y, atol=1e-6)
+
     def test_capacity_drops_are_counted_and_contribute_zero(self):
         # k = 1, 8 rows, 4 experts, capacity ceil(1.0 * 1 * 8 / 4) = 2.
         # Rows 0-5 prefer expert 0, rows 6-7 expert 1: rows 2-5 are dropped.
