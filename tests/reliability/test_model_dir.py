@@ -160,3 +160,14 @@ def test_exporter_unknown_problem(runs, tmp_path):
     line = _one_paragraph(done, "t2t-mm-exporter")
     assert "'demo_translate_ende_dig'" in line
     assert "demo_translate_ende_ding" in line
+
+
+def test_decoder_unknown_problem(runs):
+    done = _cli(
+        "t2t-mm-decoder",
+        f"--model_dir={runs['good']}",
+        "--problem=demo_translate_ende_dig",
+    )
+    line = _one_paragraph(done, "t2t-mm-decoder")
+    assert "'demo_translate_ende_dig'" in line
+    assert "Did you mean: demo_translate_ende_ding" in line
