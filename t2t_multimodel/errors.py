@@ -310,28 +310,41 @@ def ensure_writable_dir(directory: str, need_bytes: int = 0) -> None:
 
 
 def config_differences(
-    old: Any, new: Any, path: str = "", limit: int = 8
+    old: Any,
+    new: Any,
+    path: str = "",
+    limit: int = 8,
+    ignore: Sequence[str] = (),
 ) -> list[str]:
-    """Where two JSON values differ: `path: old -> new`, at most `limit`."""
+    """Where two JSON values differ: `path: old -> new`, at most `limit`.
+
+    Dict keys named in `ignore` are skipped at any depth.
+    """
     out: list[str] = []
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new), key=str):
             if len(out) >= limit:
                 break
+            if key in ignore:
+                continue
             sub = f"{path}.{key}" if path else str(key)
             if key not in old:
                 out.append(f"{sub}: absent -> {new[key]!r}")
             elif key not in new:
                 out.append(f"{sub}: {old[key]!r} -> absent")
             else:
-                out += config_differences(old[key], new[key], sub, limit)
+                out += config_differences(
+                    old[key], new[key], sub, limit - len(out), ignore
+                )
     elif (
         isinstance(old, list)
         and isinstance(new, list)
         and (len(old) == len(new))
     ):
         for i, (a, b) in enumerate(zip(old, new)):
-            out += config_differences(a, b, f"{path}[{i}]", limit - len(out))
+            out += config_differences(
+                a, b, f"{path}[{i}]", limit - len(out), ignore
+            )
             if len(out) >= limit:
                 break
     elif old != new:

@@ -99,3 +99,11 @@ def test_ensure_writable_dir_free_space(tmp_path):
     assert "bytes free but needs about 1,152,921,504,606,846,976" in str(
         info.value
     )
+
+
+def test_config_differences_ignores_keys_at_any_depth():
+    old = {"a": {"dtype": "float32", "units": 4}, "dtype": "float32"}
+    new = {"a": {"dtype": "mixed_bfloat16", "units": 8}, "dtype": "x"}
+    assert errors.config_differences(old, new, ignore=("dtype",)) == [
+        "a.units: 4 -> 8"
+    ]
