@@ -373,7 +373,9 @@ def _check_compatible(model_dir: str, model: Any) -> None:
     requested = json.loads(
         json.dumps(keras.saving.serialize_keras_object(model))
     )
-    differences = errors.config_differences(saved, requested)
+    # A run may resume under another dtype policy (float32 <-> mixed):
+    # the checkpoint's variables are float32 either way.
+    differences = errors.config_differences(saved, requested, ignore=("dtype",))
     if differences:
         raise errors.IncompatibleCheckpointError(
             f"{model_dir} holds a checkpoint of another model configuration "
