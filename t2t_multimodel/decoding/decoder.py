@@ -74,6 +74,11 @@ class DecodeConfig:
         encoder's length; the decoded WAV itself is held in memory once.
       top_k: classes returned for class-label problems.
       cache: incremental decoding (False: rerun the prefix every step).
+      jit_compile: compile each cached decoding step with XLA (one
+        `tf.function(model.decode_step, jit_compile=True)` per decoder). The
+        step has static shapes, so XLA fuses its ~700 small ops; at batch 1
+        that makes a step several times cheaper. Unused when `cache` is
+        False (the prefix grows, so its shapes are not static).
     """
 
     beam_size: int = 4
@@ -83,6 +88,7 @@ class DecodeConfig:
     max_audio_seconds: float = 60.0
     top_k: int = 5
     cache: bool = True
+    jit_compile: bool = True
 
 
 def input_kind(problem: Any) -> str:
@@ -146,6 +152,7 @@ class ProblemDecoder:
         class_names: Sequence[str] | None = None,
     ) -> None:
         self.model = model
+        self._jit_decode_step = None  # Made on first use, then reused.
         self.problem = problem
         self.vocabulary = vocabulary
         self.config = config
@@ -310,8 +317,17 @@ class ProblemDecoder:
             )
             state = model.initial_decode_state(encoded, batch, max_length)
 
+            step = model.decode_step
+            if self.config.jit_compile:
+                if self._jit_decode_step is None:
+                    # One function per decoder: XLA compiles once per shape.
+                    self._jit_decode_step = tf.function(
+                        model.decode_step, jit_compile=True, autograph=False
+                    )
+                step = self._jit_decode_step
+
             def cached(ids_t, index, state):
-                return model.decode_step(
+                return step(
                     ids_t,
                     index,
                     state,

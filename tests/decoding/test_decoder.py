@@ -135,6 +135,29 @@ class TestCachedDecoding:
         # Only ids of the vocabulary come out (the softmax has 64 rows).
         assert np.max(out_c["ids"]) < vocab.vocab_size < 64
 
+    def test_jit_compiled_steps_equal_plain_steps(self, model, vocab):
+        problem = tiny.TEXT_PROBLEM
+        configs = dict(beam_size=1, max_length=5)
+        jit = _decoder(model, vocab, problem, **configs)
+        plain = _decoder(model, vocab, problem, jit_compile=False, **configs)
+        assert jit.config.jit_compile  # The default.
+        features = jit.model_features(tf.constant(["the cat", "a dog ran"]))
+        out_j = jit.decode_features(features)
+        out_p = plain.decode_features(features)
+        np.testing.assert_array_equal(out_j["ids"], out_p["ids"])
+        fn_j, state_j = jit.next_logits_fn(features)
+        fn_p, state_p = plain.next_logits_fn(features)
+        prev = tf.zeros_like(out_j["ids"][:, 0])
+        for index in range(out_j["ids"].shape[1]):
+            logits_j, state_j = fn_j(prev, tf.constant(index), state_j)
+            logits_p, state_p = fn_p(prev, tf.constant(index), state_p)
+            np.testing.assert_allclose(logits_j, logits_p, atol=1e-5)
+            assert np.abs(logits_j).max() > 1e-2  # not trivially zero
+            prev = out_j["ids"][:, index]
+        # The compiled step is made once per decoder and reused.
+        assert jit._jit_decode_step is not None
+        assert plain._jit_decode_step is None
+
     def test_decode_returns_text_up_to_eos(self, model, vocab):
         d = _decoder(model, vocab, tiny.TEXT_PROBLEM, beam_size=1, max_length=5)
         raw = tiny.raw_inputs(tiny.TEXT_PROBLEM)
