@@ -88,7 +88,8 @@ class Table:
     Attributes:
       key: short name (plot file names).
       title: the heading.
-      description: what it compares, one paragraph.
+      description: what it compares, one paragraph (`{steps_per_problem}`
+        is replaced by the budget).
       problems: the problems (table lines).
       columns: the compared columns; the first is the reference.
       paper: problem -> the paper's figure per column ("log-ppl / acc").
@@ -130,7 +131,7 @@ TABLES = (
         "table2",
         "Table 2 analogue: joint training vs each problem alone",
         "One model trained on all 7 demo problems (uniform mixing, "
-        f"{STEPS_PER_PROBLEM} steps per problem) vs a model per problem "
+        "{steps_per_problem} steps per problem) vs a model per problem "
         "trained alone for the same number of steps on its problem.",
         ALL,
         (
@@ -150,7 +151,7 @@ TABLES = (
         "Table 3 analogue: parsing alone, with Fashion-MNIST, with all tasks",
         "Parsing trained alone, with Fashion-MNIST (the stand-in for "
         "ImageNet) and with all 7 demo problems, "
-        f"{STEPS_PER_PROBLEM} parsing steps in each.",
+        "{steps_per_problem} parsing steps in each.",
         (PARSE,),
         (
             Column("Alone", SINGLE_ROWS[PARSE]),

@@ -140,16 +140,20 @@ def comparisons_markdown(table: paper_tables.Table, results: Results) -> str:
     out = []
     reference = table.columns[0]
     for column in table.columns[1:]:
-        out.append(f"{column.header} minus {reference.header}:")
+        lines = []
         for problem in table.problems:
             parts = []
             for metric, label in METRICS:
                 a = values(results, reference.row_for(problem), problem, metric)
                 b = values(results, column.row_for(problem), problem, metric)
-                if a or b:
+                if metric == "task":
+                    label = _task_label(results, table, problem)
+                if a and b:
                     parts.append(f"{label} {compare(a, b)}")
             if parts:
-                out.append(f"- {problem}: " + "; ".join(parts))
+                lines.append(f"- {problem}: " + "; ".join(parts))
+        out.append(f"{column.header} minus {reference.header}:")
+        out += lines or ["- no problem has both rows finished yet"]
     out.append(
         "(log-ppl: lower is better; accuracy, BLEU, top-1 and exact trees: "
         "higher is better; WER: lower is better.)"
@@ -158,9 +162,12 @@ def comparisons_markdown(table: paper_tables.Table, results: Results) -> str:
 
 
 def plot_table(
-    table: paper_tables.Table, results: Results, path: str
+    table: paper_tables.Table, results: Results, path: str, note: str = ""
 ) -> str | None:
-    """Grouped bars (mean, spread as error bars) per metric -> a PNG."""
+    """Grouped bars (mean, spread as error bars) per metric -> a PNG.
+
+    `note` is added to the figure title (e.g. that it is a smoke pass).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -182,6 +189,8 @@ def plot_table(
             if xs:
                 plotted = True
                 ax.bar(xs, means, width, yerr=stds, label=column.header)
+        if metric == "task":
+            label = "task metric (BLEU, WER %, exact %, top-1 %)"
         ax.set_title(label)
         ax.set_xticks(range(len(table.problems)))
         ax.set_xticklabels(
@@ -189,8 +198,9 @@ def plot_table(
             rotation=30,
             ha="right",
         )
-    axes[0].legend(fontsize=8)
-    fig.suptitle(table.title)
+    if plotted:
+        axes[0].legend(fontsize=8)
+    fig.suptitle(f"{table.title} {note}".strip())
     fig.tight_layout()
     if plotted:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -276,12 +286,16 @@ def write_results(
         "",
     ]
     for table in tables:
-        out += [f"## {table.title}", "", table.description, ""]
+        description = table.description.format(steps_per_problem=per_problem)
+        out += [f"## {table.title}", "", description, ""]
         out += [table_markdown(table, results), ""]
         if table.paper_note:
             out += [table.paper_note, ""]
         plot = plot_table(
-            table, results, os.path.join(plots_dir, f"paper_{table.key}.png")
+            table,
+            results,
+            os.path.join(plots_dir, f"paper_{table.key}.png"),
+            f"(SMOKE PASS, {per_problem} steps per problem)" if smoke else "",
         )
         if plot:
             rel = os.path.relpath(plot, os.path.dirname(os.path.abspath(path)))

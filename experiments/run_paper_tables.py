@@ -19,6 +19,7 @@ finished row go to `--results` with bar plots under `--plots_dir`.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -167,9 +168,10 @@ def run_all(
     row_timeout_s: float | None = None,
     gin_search_paths: Sequence[str] = (),
     extra_bindings: Sequence[str] = (),
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] | None = None,
 ) -> dict[tuple[str, int], str]:
     """Every row for every seed, in order; returns (row, seed) -> status."""
+    log = log or functools.partial(print, flush=True)
     statuses = {}
     for seed in seeds:
         for row in rows:
