@@ -270,7 +270,11 @@ def write_results(
             f"**SMOKE PASS: {per_problem} steps per problem per row "
             f"({min(steps.values())} to {max(steps.values())} steps per "
             "row). The numbers below mean nothing yet**: they only show "
-            "that rows, evaluation files, tables and plots work end to end.",
+            "that rows, evaluation files, tables and plots work end to end. "
+            "The real tables come from the full run, `python "
+            "experiments/run_paper_tables.py` (every row, 3 seeds, "
+            f"{default} steps per problem; about 4-5 hours on the 2-core "
+            "CPU when nothing else runs, an estimate, not yet measured).",
             "",
         ]
     out += [
@@ -278,6 +282,14 @@ def write_results(
         f"({len(rows)} rows x seeds {', '.join(map(str, seeds))}), "
         f"{per_problem} training steps per problem in every row.",
         "",
+    ]
+    if len(rows) < len(paper_tables.ROWS):
+        out += [
+            f"Only {len(rows)} of the {len(paper_tables.ROWS)} rows are in "
+            f"this report: {', '.join(r.name for r in rows)}.",
+            "",
+        ]
+    out += [
         f"Produced by `{command}` (experiments/run_paper_tables.py; rows in "
         "gin/experiments/paper/, trained by bin/t2t-mm-trainer). Cells are "
         "the mean ± the standard deviation over seeds (a single number: "
