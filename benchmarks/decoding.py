@@ -13,11 +13,13 @@ exactly `--length` tokens. Each variant is one `tf.function` (the samplers'
   python benchmarks/decoding.py [--length=128 --batch=1 --input_length=32
       --runs=5 --beam_size=4]
 
-Measured on the shared 2-core CPU (load ~7, so absolute times are inflated):
-batch 16: cached 4.20 s, uncached 27.5 s (6.6x), beam 4 2.62x greedy;
-batch 1: cached 1.46 s, uncached 3.44 s (2.4x), beam 4 0.99x greedy. At
-batch 1 a step is dominated by per-op overhead (a cached step runs ~1,000
-TF ops, ConvBlock.step ~230 and SparseMoE ~270 of them), not arithmetic.
+Measured on the shared 2-core CPU (load 3-5), `--runs=3`, ratios from the
+same run: batch 1: cached 0.13 s, uncached 2.0-2.6 s (15.7-16.4x over three
+invocations), beam 4 2.5-4.1x greedy; batch 16: cached 1.26 s, uncached
+13.5 s (10.7x), beam 4 3.98x greedy. Before the cached step was compiled
+with XLA (`DecodeConfig.jit_compile`) and slimmed (~1,030 TF ops per step
+then, ~730 now, one XLA cluster when compiled) batch 1 gave 2.5x (0.70 s vs
+1.73 s in the same conditions): a step was dominated by per-op overhead.
 """
 
 from __future__ import annotations
