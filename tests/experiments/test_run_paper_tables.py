@@ -82,6 +82,37 @@ def test_row_steps_and_read_final(tmp_path):
     assert runner.read_final(str(tmp_path / "missing"), 4) is None
 
 
+def test_row_past_its_time_budget_gets_sigterm(tmp_path, monkeypatch):
+    # A stand-in trainer that would run for a minute; SIGTERM ends it.
+    fake = tmp_path / "trainer.py"
+    fake.write_text(
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))\n"
+        "time.sleep(60)\n"
+    )
+    monkeypatch.setattr(runner, "TRAINER", str(fake))
+    row = paper_tables.Row("r", "r.gin", ("a",), 7)
+    model_dir = str(tmp_path / "m")
+    status = runner.run_row(
+        row, data_dir="d", model_dir=model_dir, steps=7, seed=1, timeout_s=1
+    )
+    assert status == runner.TIMEOUT
+    info = json.load(open(os.path.join(model_dir, runner.ROW_FILE)))
+    assert info["steps"] == 7 and info["seed"] == 1
+    assert 1.0 <= info["seconds"] < 30.0
+    command = runner.trainer_command(
+        row, data_dir="d", model_dir="m", steps=7, seed=3
+    )
+    assert command[1:] == [
+        str(fake),
+        "--gin_file=r.gin",
+        "--data_dir=d",
+        "--model_dir=m",
+        "--gin_bindings=TRAIN_STEPS = 7",
+        "--gin_bindings=SEED = 3",
+    ]
+
+
 def test_paper_gin_files_match_rows(tmp_path):
     # Parsed in a fresh process outside the repository (a `runs/` folder in
     # the repository root would shadow gin's `runs/train.gin` include).
