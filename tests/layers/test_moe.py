@@ -192,7 +192,8 @@ class TestSparseMoE:
         assert [float(layer.assignment_count), float(layer.load_cv2)] == (
             counts
         )
-        # A graph with an unknown number of rows (decoding with beams).
+        # Eager, N * k = 9 >= E = 6 with top_k 3 runs every expert (dense);
+        # top_k 1 and an unknown number of rows (below) gather the kernels.
         fn = tf.function(
             layer.infer, input_signature=[tf.TensorSpec([None, 1, 8])]
         )
