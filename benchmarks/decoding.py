@@ -13,13 +13,14 @@ exactly `--length` tokens. Each variant is one `tf.function` (the samplers'
   python benchmarks/decoding.py [--length=128 --batch=1 --input_length=32
       --runs=5 --beam_size=4]
 
-Measured on the shared 2-core CPU (load 3-5), `--runs=3`, ratios from the
-same run: batch 1: cached 0.13 s, uncached 2.0-2.6 s (15.7-16.4x over three
-invocations), beam 4 2.5-4.1x greedy; batch 16: cached 1.26 s, uncached
-13.5 s (10.7x), beam 4 3.98x greedy. Before the cached step was compiled
-with XLA (`DecodeConfig.jit_compile`) and slimmed (~1,030 TF ops per step
-then, ~730 now, one XLA cluster when compiled) batch 1 gave 2.5x (0.70 s vs
-1.73 s in the same conditions): a step was dominated by per-op overhead.
+Measured on the shared 2-core CPU (load 4-7, so absolute times vary 3x
+between runs), `--runs=3`, ratios from the same run: batch 1: cached
+0.16-0.46 s, cached vs uncached 5.5x, 11.9x, 12.2x in three invocations
+(15.7-16.4x at load 3), beam 4 1.6-2.6x greedy; batch 16: cached 0.51 s,
+uncached 11.3 s (22.4x), beam 4 5.9x greedy. Before the cached step was
+compiled with XLA (`DecodeConfig.jit_compile`) and slimmed (~1,030 TF ops
+per step then, ~730 now, one XLA cluster when compiled) batch 1 gave 2.5x
+(0.70 s vs 1.73 s at load 3): a step was dominated by per-op overhead.
 """
 
 from __future__ import annotations
