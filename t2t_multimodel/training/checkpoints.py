@@ -48,9 +48,20 @@ def weights_by_path(model: Any) -> tf.Module:
       ValueError: if two weights share a path.
     """
     prefix = model.name + "/"
+    # The body components are named by Keras when gin builds them, so a
+    # second model in one process gets `encoder_1/...`: key them by their
+    # role (the model attribute) instead, like the explicitly named
+    # modalities.
+    roles = {}
+    for role in ("encoder", "mixer", "decoder"):
+        layer = getattr(model, role, None)
+        if layer is not None:
+            roles[layer.name] = role
     weights = {}
     for w in model.weights:
         key = w.path[len(prefix) :] if w.path.startswith(prefix) else w.path
+        head, sep, rest = key.partition("/")
+        key = roles.get(head, head) + sep + rest
         if key in weights:
             raise ValueError(f"two weights with the path {key!r}")
         weights[key] = w

@@ -50,12 +50,19 @@ class TestCheckpointer:
         assert int(other_opt.iterations.numpy()) == 1
 
     def test_restore_refuses_a_model_with_other_weights(self, tmp_path):
-        model, opt = _model_and_optimizer(1)
-        step = tf.Variable(3, dtype=tf.int64)
+        # Saved: a text-only model; restored into one that also has the
+        # image modalities, whose weights the checkpoint does not hold.
+        specs = loop.modality_specs([fake_problems.text_problem()])
+        model = fake_problems.tiny_model(modality_specs=specs)
+        opt = optimizers.FusedAdam(0.1)
+        opt.build(model.trainable_variables)
         checkpoints.Checkpointer(
-            str(tmp_path), model=model, optimizer=opt, step=step
+            str(tmp_path),
+            model=model,
+            optimizer=opt,
+            step=tf.Variable(3, dtype=tf.int64),
         ).save(3)
-        other, other_opt = _model_and_optimizer(2)  # Paths get suffixes.
+        other, other_opt = _model_and_optimizer(2)
         restorer = checkpoints.Checkpointer(
             str(tmp_path),
             model=other,
@@ -81,3 +88,29 @@ def test_write_json_atomic(tmp_path):
     checkpoints.write_json_atomic(str(path), {"b": 1, "a": [1.5]})
     assert json.loads(path.read_text()) == {"a": [1.5], "b": 1}
     assert [p.name for p in path.parent.iterdir()] == ["x.json"]
+
+
+def test_second_model_in_one_process_restores_without_clear_session(
+    tmp_path,
+):
+    # Body components built by gin/Keras get `encoder_1`-style names in a
+    # second model of the same process; checkpoint keys must not depend on it.
+    model, opt = _model_and_optimizer(1)
+    saver = checkpoints.Checkpointer(
+        str(tmp_path),
+        model=model,
+        optimizer=opt,
+        step=tf.Variable(3, dtype=tf.int64),
+    )
+    saver.save(3)
+    other, other_opt = _model_and_optimizer(2)
+    assert other.encoder.name != model.encoder.name
+    restorer = checkpoints.Checkpointer(
+        str(tmp_path),
+        model=other,
+        optimizer=other_opt,
+        step=tf.Variable(0, dtype=tf.int64),
+    )
+    assert restorer.restore() == 3
+    for a, b in zip(model.weights, other.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
