@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -108,3 +109,17 @@ def run_layer_test(
         ]
         assert any(changed), f"{cls.__name__}: training changed no weight"
     return layer
+
+
+# The T2T v1.9 reference dumps live in shared/ beside the repository (CI lays
+# a copy of shared/ next to its clone).
+PARITY_DIR = os.path.normpath(
+    os.path.join(
+        os.path.dirname(os.path.abspath(__file__)),
+        os.pardir,
+        os.pardir,
+        "shared",
+        "reference",
+        "t2t_v19_parity",
+    )
+)

@@ -386,7 +386,7 @@ class TestConvBlock:
             block.initial_state(1)
 
 
-PARITY_DIR = "/work/shared/reference/t2t_v19_parity"
+PARITY_DIR = testing.PARITY_DIR
 
 
 def _load_dump(name: str):

@@ -13,7 +13,7 @@ import tensorflow as tf
 from t2t_multimodel.layers import moe
 from tests import testing
 
-PARITY_DIR = "/work/shared/reference/t2t_v19_parity"
+PARITY_DIR = testing.PARITY_DIR
 
 
 def _softmax(v):

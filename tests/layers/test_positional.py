@@ -102,7 +102,7 @@ class TestAddTimingSignal:
             np.testing.assert_allclose(y, full[:, t : t + 1], atol=1e-6)
 
 
-PARITY_DIR = "/work/shared/reference/t2t_v19_parity"
+PARITY_DIR = testing.PARITY_DIR
 
 
 @pytest.mark.parametrize(

@@ -17,14 +17,9 @@ import pytest
 import tensorflow as tf
 
 from t2t_multimodel.export import t2t_import, t2t_parity
+from tests import testing
 
-REFERENCE = os.path.join(
-    os.path.dirname(__file__),
-    *[os.pardir] * 3,
-    "shared",
-    "reference",
-    "t2t_v19_parity",
-)
+REFERENCE = testing.PARITY_DIR
 DUMPS = {
     # file: (trainable parameters, d, vocab, classes) from the README.
     "t2t_v19_text_seed1.npz": (566_496, 32, 256, None),
