@@ -39,7 +39,7 @@ import soundfile
 import tensorflow as tf
 import tqdm
 
-from problems import datagen, demo_image, demo_mixture, demo_report, registry
+from problems import datagen, demo_mixture, demo_report, registry
 from problems import problem as problem_lib
 from t2t_multimodel.data import pipeline, tfrecord
 from t2t_multimodel.decoding import decoder as decoder_lib
@@ -48,10 +48,6 @@ from t2t_multimodel.training import checkpoints, configs, evaluation
 
 DEFAULT_OUT_DIR = os.path.join("runs", "demo")
 DEFAULT_PROBLEMS = demo_mixture.DEMO_ALL.name
-# Class names the export answers with (the problem values have none).
-CLASS_NAMES = {
-    demo_image.DEMO_IMAGE_FASHION_MNIST.name: demo_image.CLASS_NAMES,
-}
 _CAPS_FILE = "demo_caps.json"
 _RUNNER_LOGGER = "t2t_multimodel.training.runner"
 _LOG_LINE = re.compile(r"step (\d+)/\d+\s+(\S+)\s+loss (\S+)")
@@ -252,7 +248,7 @@ def _raw_request(problem: problem_lib.Problem, example: Mapping) -> tuple:
         request = _wav_bytes(waveform)
         shown = f"<speech, {waveform.shape[0] / 16000:.1f} s WAV>"
     reference = example["targets"]
-    names = CLASS_NAMES.get(problem.name)
+    names = problem.class_names
     if not isinstance(reference, str):
         reference = names[int(reference)] if names else str(int(reference))
     return request, shown, reference
@@ -323,7 +319,6 @@ def export(
         export_dir=export_dir,
         beam_size=beam_size,
         max_length=max_decode_length,
-        class_names=CLASS_NAMES,
         overwrite=True,
     )
 

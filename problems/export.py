@@ -60,11 +60,6 @@ def export(
     errors.ensure_writable_dir(os.path.dirname(os.path.abspath(export_dir)))
     names = _problem_names(model_dir, problem_names)
     model, problems, vocab = decode_lib.load(model_dir, names, data_dir)
-    class_names = {
-        p.name: tuple(p.class_names)
-        for p in problems
-        if getattr(p, "class_names", None)
-    }
     return saved_model.export(
         model=model,
         problems=problems,
@@ -75,6 +70,5 @@ def export(
         max_length=max_length,
         max_input_length=max_input_length,
         top_k=top_k,
-        class_names=class_names,
         overwrite=overwrite,
     )

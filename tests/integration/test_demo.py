@@ -143,7 +143,6 @@ def check_export_matches_eager(out_dir, problem_names):
             problem,
             vocab,
             decoder_lib.DecodeConfig(beam_size=1, max_length=8),
-            class_names=demo.CLASS_NAMES.get(problem.name),
         )
         raw = [
             demo._raw_request(problem, example)[0]
@@ -158,7 +157,8 @@ def check_export_matches_eager(out_dir, problem_names):
         shown = [e["output"] for e in results["decoded_examples"][problem.name]]
         assert shown == got[: len(shown)]
         if out_key == "classes":
-            assert set(got) <= set(demo.CLASS_NAMES[problem.name])
+            assert problem.class_names
+            assert set(got) <= set(problem.class_names)
 
 
 def test_demo_small(tmp_path):
