@@ -41,14 +41,22 @@ def smoothed_cross_entropy(
     vocab_size = logits.shape[-1]
     confidence = 1.0 - label_smoothing
     low = label_smoothing / max(vocab_size - 1, 1)
-    log_probs = ops.log_softmax(logits, axis=-1)  # [..., V]
-    label_log_prob = ops.take_along_axis(
-        log_probs, ops.expand_dims(ops.cast(targets, "int32"), -1), axis=-1
-    )[..., 0]  # [...]
-    # -sum_j q_j log p_j with q = low everywhere plus (c - low) on the label.
-    xent = -(confidence - low) * label_log_prob
+    targets = ops.cast(targets, "int32")
+    # One fused softmax cross-entropy op over [..., V] (as T2T's
+    # smoothing_cross_entropy): its gradient, softmax - q, comes out of the
+    # forward pass, instead of log_softmax + a gather whose gradient is a
+    # scatter into a zero [tokens, V] tensor.
     if low > 0.0:
-        xent = xent - low * ops.sum(log_probs, axis=-1)
+        soft_targets = ops.one_hot(targets, vocab_size) * (
+            confidence - low
+        ) + ops.cast(low, "float32")
+        xent = ops.categorical_crossentropy(
+            soft_targets, logits, from_logits=True
+        )
+    else:
+        xent = confidence * ops.sparse_categorical_crossentropy(
+            targets, logits, from_logits=True
+        )
     normalizer = -(
         confidence * math.log(confidence)
         + (vocab_size - 1) * low * math.log(low + 1e-20)

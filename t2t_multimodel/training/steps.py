@@ -35,6 +35,26 @@ def _densify(grad: Any) -> tf.Tensor:
     return grad
 
 
+def clip_by_norm_if_needed(
+    grads: list, grad_norm: tf.Tensor, clip_norm: float
+) -> list:
+    """`tf.clip_by_global_norm(grads, clip_norm)[0]`, without the multiply
+    when nothing is clipped.
+
+    Clipping scales every gradient by `clip_norm / max(norm, clip_norm)`;
+    when the norm is at most `clip_norm` that factor is 1 and the multiply
+    is one more read and write of every gradient (28M floats in the T2T v1.9
+    tiny model), so the gradients pass through unchanged instead. A NaN or
+    Inf norm takes the clipping branch, which (as `tf.clip_by_global_norm`)
+    turns the gradients into NaN for the trainer's non-finite check.
+    """
+
+    def clip():
+        return tf.clip_by_global_norm(grads, clip_norm, use_norm=grad_norm)[0]
+
+    return tf.cond(grad_norm <= clip_norm, lambda: list(grads), clip)
+
+
 def make_train_step(
     model: Any,
     optimizer: Any,
@@ -102,10 +122,9 @@ def make_train_step(
             grads = ctx.all_reduce(
                 tf.distribute.ReduceOp.SUM, [_densify(g) for g in grads]
             )
+        grad_norm = tf.linalg.global_norm(grads)
         if clip_norm:
-            grads, grad_norm = tf.clip_by_global_norm(grads, clip_norm)
-        else:
-            grad_norm = tf.linalg.global_norm(grads)
+            grads = clip_by_norm_if_needed(grads, grad_norm, clip_norm)
         learning_rate = optimizer.current_learning_rate()
         optimizer.apply(grads, variables)
         stats = {
