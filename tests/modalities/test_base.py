@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import tensorflow as tf
 
 from t2t_multimodel.modalities import base
 
@@ -46,6 +47,35 @@ class TestSmoothedCrossEntropy:
             label_smoothing=0.1,
         )
         np.testing.assert_allclose(np.asarray(got), [0.0], atol=1e-6)
+
+    def test_gradient_is_softmax_minus_soft_target(self):
+        # d/dz of -sum_j q_j log softmax(z)_j is softmax(z) - q, times the
+        # upstream weight of each position (here 2 and 0.5), for [B, L, V].
+        rng = np.random.default_rng(3)
+        logits = tf.constant(rng.normal(size=(2, 3, 6)) * 3, tf.float32)
+        targets = np.array([[0, 5, 2], [1, 1, 4]])
+        upstream = tf.constant([[2.0, 2.0, 2.0], [0.5, 0.5, 0.5]])
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            loss = base.smoothed_cross_entropy(
+                logits, targets, label_smoothing=0.1
+            )
+            total = tf.reduce_sum(loss * upstream)
+        got = tape.gradient(total, logits).numpy()
+        z = logits.numpy().astype(np.float64)
+        probs = np.exp(z - z.max(-1, keepdims=True))
+        probs /= probs.sum(-1, keepdims=True)
+        soft = np.full(z.shape, 0.1 / 5)
+        for b in range(2):
+            for t in range(3):
+                soft[b, t, targets[b, t]] = 0.9
+        want = (probs - soft) * upstream.numpy()[..., None]
+        np.testing.assert_allclose(got, want, atol=1e-6)
+        # Large logits stay finite (the log-sum-exp is shifted by the max).
+        big = base.smoothed_cross_entropy(
+            np.array([[1000.0, 0.0, -1000.0]], np.float32), np.array([2])
+        )
+        np.testing.assert_allclose(np.asarray(big), [2000.0], rtol=1e-6)
 
     def test_modality_loss_sums_weighted_positions(self):
         modality = base.Modality(hidden_dim=4)
