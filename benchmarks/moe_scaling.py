@@ -7,19 +7,33 @@ E * tokens). Each configuration runs one tf.function training step (forward,
 backward, optimizer apply) in training mode (noisy gating from zero gate
 weights, i.e. random routing as at the start of training). The two expert
 counts are timed interleaved, step by step, after a warm-up; the script
-prints the median per round and over all rounds, and the ratio 256 / 16.
+prints the median per round and over all rounds, and the ratio 256 / 16,
+first at the given batch x length (default 8 x 64 = 512 tokens), then in a
+table over token counts (`--table_tokens`), which says where the ratio
+meets the target.
 
-What grows with E whatever the dispatch: the gating (x @ w_gate, the noise
-and the smooth load are [tokens, E]) and the parameters. At 8 x 64 tokens
-the 256-expert layer holds 33.6 M parameters (134 MB in float32; the
-16-expert one 2.1 M): every step reads them twice (forward and input
-gradients), writes their gradients and updates them, so on a CPU the step
-is bound by that memory traffic (about 8 tokens per expert). The expert
-matmul FLOPs are the same for both. `--length 1024` (8192 tokens, ~130
-tokens per expert) shows the compute-bound regime.
+What grows with E whatever the dispatch:
+- The parameters. The 256-expert layer holds 33.6 M of them (134 MB in
+  float32; the 16-expert one 2.1 M). A step reads them (forward), reads
+  w_1 again (gradient of the hidden layer; w_0 too when the input needs a
+  gradient, which this benchmark's constant input does not), writes their
+  gradients and the optimizer reads gradient and parameter and writes the
+  parameter (Adam also reads and writes two slots). The script times a
+  scale of a 134 MB array (read + write) interleaved with the steps, as
+  the memory bandwidth, and prints that traffic's time: the "floor" is
+  the ratio the step would have if the 256-expert step cost the 16-expert
+  step plus that extra traffic only. At 512 tokens (about 8 tokens per
+  expert) this alone is far above 1.25 on a CPU; it shrinks as 1 / tokens.
+- The gating: x @ w_gate and x @ w_noise, the normal noise, softplus,
+  top-k and the smooth load are `[tokens, E]`, i.e. per token they grow
+  with E. The table prints the gating part of the ratio,
+  `(gating_256 - gating_16) / step_16` (forward + backward of the gating
+  alone); it does not shrink with tokens.
+The expert matmul FLOPs are the same for both.
 
 Usage: python benchmarks/moe_scaling.py [--capacity_factors 1.25,none]
     [--optimizer sgd|adam] [--batch 8 --length 64 --hidden 128 ...]
+    [--table_tokens 512,2048,8192,16384,32768 (empty: no table)]
 """
 
 from __future__ import annotations
@@ -111,6 +125,208 @@ def _time(fn) -> float:
     return time.perf_counter() - start
 
 
+class _Bandwidth:
+    """Memory bandwidth: `2 * v` on a float32 array, read + write.
+
+    Like STREAM's "scale"; the array is as large as the largest layer's
+    parameters, so caches do not help. Calling it is one timed "phase":
+    it runs interleaved with the steps, under the same machine load.
+    """
+
+    def __init__(self, num_floats: int) -> None:
+        self.bytes = 2 * 4 * num_floats
+        v = tf.Variable(tf.ones((num_floats,), tf.float32))
+        self._scale = tf.function(lambda: v * 2.0)
+
+    def __call__(self) -> tf.Tensor:
+        return self._scale()[0]  # the slice waits for the whole result
+
+
+def _traffic(layer: moe.SparseMoE, optimizer_name: str) -> tuple[int, str]:
+    """Bytes of parameter traffic a step cannot avoid, and what they are.
+
+    Every parameter is read in the forward pass, its gradient written and
+    the optimizer reads the gradient and the parameter and writes the
+    parameter (Adam also reads and writes its two slots); w_1 is read
+    again for the gradient of the hidden layer. No kernel fusion across
+    those steps is assumed (TensorFlow has none); Keras SGD also writes
+    and reads a temporary `lr * grad`, which is not counted.
+    """
+    size = sum(
+        int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize
+        for w in layer.trainable_weights
+    )
+    w_1 = int(np.prod(layer.w_1.shape)) * np.dtype(layer.w_1.dtype).itemsize
+    passes = 5 if optimizer_name == "sgd" else 9
+    what = (
+        f"{passes} passes over all parameters (forward read, gradient "
+        f"write, {optimizer_name} {passes - 2}) + 1 over w_1"
+    )
+    return passes * size + w_1, what
+
+
+def _build(args, experts: int, factor, x: tf.Tensor):
+    layer = moe.SparseMoE(
+        args.hidden,
+        args.intermediate,
+        experts,
+        top_k=args.top_k,
+        capacity_factor=factor,
+        seed=1,
+    )
+    return layer, _make_phases(layer, args.optimizer, x)
+
+
+def _interleaved(phases: dict, warmup: int, steps: int) -> dict:
+    """Times each phase `steps` times, one call of each in turn."""
+    for fn in phases.values():
+        for _ in range(warmup):
+            fn()
+    times = {key: [] for key in phases}
+    for _ in range(steps):
+        for key, fn in phases.items():
+            times[key].append(_time(fn))
+    return times
+
+
+def _inputs(batch: int, length: int, hidden: int) -> tf.Tensor:
+    return tf.constant(
+        np.random.default_rng(0)
+        .normal(size=(batch, length, hidden))
+        .astype("float32")
+    )
+
+
+def _detail(args, factor, experts: list[int], bandwidth: _Bandwidth) -> None:
+    """Rounds and phases at `batch x length` tokens."""
+    print(f"capacity_factor={factor}")
+    x = _inputs(args.batch, args.length, args.hidden)
+    layers, phases = {}, {("bandwidth", 0): bandwidth}
+    for e in experts:
+        layers[e], fns = _build(args, e, factor, x)
+        for name, fn in fns.items():
+            phases[name, e] = fn
+    times = {key: [] for key in phases}
+    for r in range(args.rounds):
+        round_times = _interleaved(
+            phases, args.warmup if r == 0 else 0, args.steps
+        )
+        for key in phases:
+            times[key] += round_times[key]
+        step = {e: statistics.median(round_times["step", e]) for e in experts}
+        print(
+            f"  round {r} step: "
+            + ", ".join(f"E={e} {t * 1e3:.1f} ms" for e, t in step.items())
+            + f", ratio {step[experts[-1]] / step[experts[0]]:.3f}"
+        )
+    drops = {
+        e: float(layer.dropped_count) / float(layer.assignment_count)
+        for e, layer in layers.items()
+    }
+    print(
+        "  dropped assignments (last step): "
+        + ", ".join(f"E={e} {v:.1%}" for e, v in drops.items())
+    )
+    params = {
+        e: sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
+        for e, layer in layers.items()
+    }
+    print(
+        "  trainable parameters: "
+        + ", ".join(f"E={e} {p / 1e6:.1f} M" for e, p in params.items())
+    )
+    for name in ("gating", "forward", "fwd+bwd", "step"):
+        med = {e: statistics.median(times[name, e]) for e in experts}
+        print(
+            f"  all rounds {name:>8}: "
+            + ", ".join(f"E={e} {t * 1e3:7.1f} ms" for e, t in med.items())
+            + f"; ratio {experts[-1]}/{experts[0]} = "
+            f"{med[experts[-1]] / med[experts[0]]:.3f}"
+            + (" (target <= 1.25)" if name == "step" else "")
+        )
+    traffic = {
+        e: _traffic(layer, args.optimizer) for e, layer in layers.items()
+    }
+    rate = bandwidth.bytes / statistics.median(times["bandwidth", 0])
+    floor = {e: t / rate for e, (t, _) in traffic.items()}
+    step = {e: statistics.median(times["step", e]) for e in experts}
+    print(
+        f"  parameter traffic per step ({traffic[experts[0]][1]}): "
+        + ", ".join(
+            f"E={e} {t / 1e6:.0f} MB = {floor[e] * 1e3:.1f} ms"
+            for e, (t, _) in traffic.items()
+        )
+        + f" at {rate / 1e9:.1f} GB/s (timed interleaved)"
+    )
+    print(
+        "  floor ratio (step_16 + extra traffic) / step_16 = "
+        f"{_floor_ratio(step, floor, experts):.3f}; gating part of the "
+        f"ratio {_gating_part(times, experts):.3f}"
+    )
+
+
+def _floor_ratio(step: dict, floor: dict, experts: list[int]) -> float:
+    small, large = experts[0], experts[-1]
+    return (step[small] + floor[large] - floor[small]) / step[small]
+
+
+def _gating_part(times: dict, experts: list[int]) -> float:
+    """`(gating_E - gating_16) / step_16` from the medians of `times`."""
+    small, large = experts[0], experts[-1]
+    med = {key: statistics.median(t) for key, t in times.items()}
+    return (med["gating", large] - med["gating", small]) / med["step", small]
+
+
+def _table(args, factor, experts: list[int], bandwidth: _Bandwidth) -> None:
+    """The step ratio over token counts (batch fixed, length varied)."""
+    tokens_list = [int(t) for t in args.table_tokens.split(",")]
+    small, large = experts[0], experts[-1]
+    print(
+        f"ratio over token counts (capacity_factor={factor}, batch "
+        f"{args.batch}, {args.table_steps} interleaved steps each, medians):"
+    )
+    print(
+        f"  {'tokens':>7} {'GB/s':>5} {'step E=' + str(small):>12} "
+        f"{'step E=' + str(large):>13} {'ratio':>6} {'floor':>6} "
+        f"{'gating':>7} {'f+g':>6}  target <= 1.25"
+    )
+    met = []
+    for tokens in tokens_list:
+        x = _inputs(args.batch, tokens // args.batch, args.hidden)
+        phases, traffic = {("bandwidth", 0): bandwidth}, {}
+        for e in experts:
+            layer, fns = _build(args, e, factor, x)
+            phases["gating", e] = fns["gating"]
+            phases["step", e] = fns["step"]
+            traffic[e] = _traffic(layer, args.optimizer)[0]
+        times = _interleaved(phases, 2, args.table_steps)
+        rate = bandwidth.bytes / statistics.median(times["bandwidth", 0])
+        floor = {e: t / rate for e, t in traffic.items()}
+        step = {e: statistics.median(times["step", e]) for e in experts}
+        ratio = step[large] / step[small]
+        floor_ratio = _floor_ratio(step, floor, experts)
+        gating = _gating_part(times, experts)
+        if ratio <= 1.25:
+            met.append(tokens)
+        print(
+            f"  {x.shape[0] * x.shape[1]:>7} {rate / 1e9:>5.1f} "
+            f"{step[small] * 1e3:>9.1f} ms "
+            f"{step[large] * 1e3:>10.1f} ms {ratio:>6.3f} "
+            f"{floor_ratio:>6.3f} {gating:>7.3f} "
+            f"{floor_ratio + gating:>6.3f}  "
+            + ("met" if ratio <= 1.25 else "not met")
+        )
+    print(
+        "  floor: (step_16 + extra parameter traffic at the measured "
+        "bandwidth) / step_16; gating: (gating_256 - gating_16) / step_16;"
+    )
+    print("  f+g: floor + gating, the ratio if nothing else grew with E")
+    if met:
+        print(f"  target <= 1.25 met at {met} tokens")
+    else:
+        print("  target <= 1.25 not met at any measured token count")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experts", default="16,256")
@@ -124,6 +340,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--table_tokens",
+        default="512,2048,8192,16384,32768",
+        help="token counts of the ratio table (first capacity factor); "
+        "empty: no table",
+    )
+    parser.add_argument("--table_steps", type=int, default=7)
     args = parser.parse_args()
     experts = [int(e) for e in args.experts.split(",")]
     factors = [
@@ -139,69 +362,16 @@ def main() -> None:
         f"expert matmul FLOPs per step (k routed, fwd+bwd) "
         f"{expert_flops / 1e9:.2f} G"
     )
-    x = tf.constant(
-        np.random.default_rng(0)
-        .normal(size=(args.batch, args.length, args.hidden))
-        .astype("float32")
+    largest = max(experts) * 2 * args.hidden * args.intermediate
+    bandwidth = _Bandwidth(largest)
+    print(
+        f"memory bandwidth: 2 * v over {4 * largest / 1e6:.0f} MB (read + "
+        "write), timed interleaved with the steps"
     )
     for factor in factors:
-        print(f"capacity_factor={factor}")
-        layers, phases = {}, {}
-        for e in experts:
-            layers[e] = moe.SparseMoE(
-                args.hidden,
-                args.intermediate,
-                e,
-                top_k=args.top_k,
-                capacity_factor=factor,
-                seed=1,
-            )
-            for name, fn in _make_phases(layers[e], args.optimizer, x).items():
-                phases[name, e] = fn
-        for fn in phases.values():
-            for _ in range(args.warmup):
-                fn()
-        times = {key: [] for key in phases}
-        for r in range(args.rounds):
-            round_times = {key: [] for key in phases}
-            for _ in range(args.steps):
-                for key, fn in phases.items():  # interleaved
-                    round_times[key].append(_time(fn))
-            for key in phases:
-                times[key] += round_times[key]
-            step = {
-                e: statistics.median(round_times["step", e]) for e in experts
-            }
-            print(
-                f"  round {r} step: "
-                + ", ".join(f"E={e} {t * 1e3:.1f} ms" for e, t in step.items())
-                + f", ratio {step[experts[-1]] / step[experts[0]]:.3f}"
-            )
-        drops = {
-            e: float(layer.dropped_count) / float(layer.assignment_count)
-            for e, layer in layers.items()
-        }
-        print(
-            "  dropped assignments (last step): "
-            + ", ".join(f"E={e} {v:.1%}" for e, v in drops.items())
-        )
-        params = {
-            e: sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
-            for e, layer in layers.items()
-        }
-        print(
-            "  trainable parameters: "
-            + ", ".join(f"E={e} {p / 1e6:.1f} M" for e, p in params.items())
-        )
-        for name in ("gating", "forward", "fwd+bwd", "step"):
-            med = {e: statistics.median(times[name, e]) for e in experts}
-            print(
-                f"  all rounds {name:>8}: "
-                + ", ".join(f"E={e} {t * 1e3:7.1f} ms" for e, t in med.items())
-                + f"; ratio {experts[-1]}/{experts[0]} = "
-                f"{med[experts[-1]] / med[experts[0]]:.3f}"
-                + (" (target <= 1.25)" if name == "step" else "")
-            )
+        _detail(args, factor, experts, bandwidth)
+    if args.table_tokens:
+        _table(args, factors[0], experts, bandwidth)
 
 
 if __name__ == "__main__":

