@@ -134,6 +134,12 @@ BENCHMARKS = (
     ),
     Benchmark("input_pipeline", "input_pipeline.py", (), _pipeline),
     Benchmark("train_step", "train_step.py", (), _train_step),
+    Benchmark(
+        "train_step mixed_bfloat16",
+        "train_step.py",
+        ("--optimizer", "fused_adam", "--precision", "mixed_bfloat16"),
+        _train_step,
+    ),
     Benchmark("decoding", "decoding.py", (), _decoding),
     Benchmark(
         "model_memory text forward",
