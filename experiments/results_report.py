@@ -257,8 +257,13 @@ def write_results(
     seeds: Sequence[int],
     steps_per_problem: int | None,
     command: str,
+    notes: str = "",
 ) -> str:
-    """Writes the tables, plots and notes to `path`; returns the text."""
+    """Writes the tables, plots and notes to `path`; returns the text.
+
+    `notes` (markdown written by hand after reading the tables, e.g. from
+    experiments/results_notes.md) goes after the tables, before the timings.
+    """
     default = paper_tables.STEPS_PER_PROBLEM
     smoke = steps_per_problem is not None and steps_per_problem != default
     per_problem = default if steps_per_problem is None else steps_per_problem
@@ -313,6 +318,8 @@ def write_results(
             rel = os.path.relpath(plot, os.path.dirname(os.path.abspath(path)))
             out += [f"![{table.title}]({rel})", ""]
         out += [comparisons_markdown(table, results), ""]
+    if notes.strip():
+        out += [notes.strip(), ""]
     out += ["## Time per row", "", "| Row | Steps | Seconds (mean) |"]
     out += ["|---|---|---|"]
     for row in rows:

@@ -4,6 +4,7 @@
   python experiments/run_paper_tables.py [--seeds=1,2,3] \
       [--rows=joint_all,single_parse] [--steps_per_problem=300] \
       [--out_dir=runs/paper] [--row_timeout_s=1800] [--report_only]
+      [--notes=experiments/results_notes.md]
 
 Every row (experiments/paper_tables.py ROWS) is one gin file of
 gin/experiments/paper/, trained by bin/t2t-mm-trainer into
@@ -38,6 +39,14 @@ from experiments import paper_tables, results_report  # noqa: E402
 TRAINER = os.path.join(ROOT, "bin", "t2t-mm-trainer")
 ROW_FILE = "paper_row.json"
 DONE, TRAINED, FAILED, TIMEOUT = "done", "trained", "failed", "timeout"
+
+
+def _read_notes(path: str) -> str:
+    """The hand-written observations, or "" when the file is missing."""
+    if not path or not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        return f.read()
 
 
 def model_dir_for(out_dir: str, row: paper_tables.Row, steps: int, seed: int):
@@ -240,6 +249,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--plots_dir", default=os.path.join(ROOT, "docs"))
     parser.add_argument(
+        "--notes",
+        default=os.path.join(ROOT, "experiments", "results_notes.md"),
+        help="markdown put after the tables (skipped when missing)",
+    )
+    parser.add_argument(
         "--report_only", action="store_true", help="only write the tables"
     )
     args = parser.parse_args(argv)
@@ -288,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seeds=seeds,
         steps_per_problem=args.steps_per_problem,
         command=command.strip(),
+        notes=_read_notes(args.notes),
     )
     print(f"wrote {args.results}")
     return 0

@@ -209,8 +209,11 @@ def test_two_rows_resume_and_tables(tmp_path, monkeypatch):
         seeds=[1],
         steps_per_problem=3,
         command="test",
+        notes="## Observations\n\nRow b learns less.\n",
     )
     assert open(path).read() == text
+    # Hand-written notes sit after the tables, before the timings.
+    assert "## Observations\n\nRow b learns less.\n\n## Time per row" in text
     assert "SMOKE PASS: 3 steps per problem" in text
     assert "Runs finished: 2 of 2" in text
     assert os.path.exists(tmp_path / "docs" / "paper_t.png")
