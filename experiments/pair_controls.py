@@ -21,7 +21,7 @@ holds every step's `[step, problem, loss]`.
 Usage:
   python experiments/pair_controls.py --data_dir=D --model_dir=M \
       --partners=demo_speech_espeak [--control=all_zero] [--seed=1] \
-      [--steps_per_problem=150]
+      [--steps_per_problem=150] [--gin_bindings='LEARNING_RATE = 0.19']
 """
 
 from __future__ import annotations
@@ -106,6 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--control", choices=CONTROLS, default="none")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--steps_per_problem", type=int, default=150)
+    parser.add_argument(
+        "--gin_bindings",
+        action="append",
+        default=[],
+        help="more trainer bindings, e.g. 'LEARNING_RATE = 0.19'",
+    )
     args = parser.parse_args(argv)
     partners = [] if args.partners == "none" else args.partners.split(",")
     if not partners and args.control != "none":
@@ -122,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"--gin_bindings=TRAIN_STEPS = {steps}",
         f"--gin_bindings=SEED = {args.seed}",
         "--gin_bindings=evaluation.EvalConfig.decode = False",
-    ]
+    ] + [f"--gin_bindings={b}" for b in args.gin_bindings]
     history = os.path.join(args.model_dir, "history.json")
     with controls(set(partners), args.control, history):
         try:
