@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import os
 import runpy
 import sys
@@ -60,7 +59,7 @@ def controls(
     """
     import tensorflow as tf
 
-    from t2t_multimodel.training import losses, runner
+    from t2t_multimodel.training import checkpoints, losses, runner
 
     init, run = runner.StepLoop.__init__, runner.StepLoop.run
     total = losses.total_loss
@@ -74,8 +73,7 @@ def controls(
 
     def patched_run(self, *, start_step):
         yield from run(self, start_step=start_step)
-        with open(history_path, "w") as f:
-            json.dump(self.history, f)
+        checkpoints.write_json_atomic(history_path, self.history)
 
     def zeroed_total(model_losses, *, loss_multiplier=1.0):
         # A zero multiplier zeroes the MoE loss too (total_loss adds it).
