@@ -123,3 +123,21 @@ PARITY_DIR = os.path.normpath(
         "t2t_v19_parity",
     )
 )
+
+
+def assert_steps_match_call(
+    layer: Any, x: Any, encoded: Any, source_mask: Any, full: Any
+) -> None:
+    """Decoding one position at a time with `layer.step` gives `full`.
+
+    `layer` has the decoder interface (`initial_state(encoded, source_mask,
+    length)` and `step(x_t, state, t)`); `full` is its output on all of `x`
+    `[B, T, d]` at once.
+    """
+    length = x.shape[1]
+    state = layer.initial_state(encoded, source_mask, length)
+    steps = []
+    for t in range(length):
+        y, state = layer.step(x[:, t : t + 1], state, t)
+        steps.append(np.asarray(y))
+    np.testing.assert_allclose(np.concatenate(steps, 1), full, atol=1e-5)

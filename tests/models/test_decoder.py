@@ -77,9 +77,4 @@ class TestDecoder:
     def test_step_equals_call(self):
         layer = _decoder()
         full = np.asarray(layer(X, ENCODED, source_mask=SOURCE_MASK))
-        state = layer.initial_state(ENCODED, SOURCE_MASK, 5)
-        steps = []
-        for t in range(5):
-            y, state = layer.step(X[:, t : t + 1], state, t)
-            steps.append(np.asarray(y))
-        np.testing.assert_allclose(np.concatenate(steps, 1), full, atol=1e-5)
+        testing.assert_steps_match_call(layer, X, ENCODED, SOURCE_MASK, full)

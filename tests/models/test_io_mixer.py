@@ -65,9 +65,6 @@ class TestIOMixer:
     def test_step_equals_call(self):
         layer = _mixer()
         full = np.asarray(layer(ENCODED, TARGETS, source_mask=SOURCE_MASK))
-        state = layer.initial_state(ENCODED, SOURCE_MASK, 5)
-        steps = []
-        for t in range(5):
-            y, state = layer.step(TARGETS[:, t : t + 1], state, t)
-            steps.append(np.asarray(y))
-        np.testing.assert_allclose(np.concatenate(steps, 1), full, atol=1e-5)
+        testing.assert_steps_match_call(
+            layer, TARGETS, ENCODED, SOURCE_MASK, full
+        )

@@ -163,12 +163,7 @@ def test_incremental_decoding_matches_full_call():
     x, encoded = _normal(2, 6, D), _normal(2, 4, D, seed=1)
     mask = np.array([[True] * 4, [True, True, True, False]])
     full = np.asarray(dec(x, encoded, source_mask=mask))
-    state = dec.initial_state(encoded, mask, 6)
-    steps = []
-    for t in range(6):
-        y, state = dec.step(x[:, t : t + 1], state, t)
-        steps.append(np.asarray(y))
-    np.testing.assert_allclose(np.concatenate(steps, 1), full, atol=1e-5)
+    testing.assert_steps_match_call(dec, x, encoded, mask, full)
 
 
 def _tiny_text_model():

@@ -42,16 +42,6 @@ def test_masked_mean_by_hand():
     np.testing.assert_allclose(out, [[[104 / 3, 106 / 3]]], rtol=1e-6)
 
 
-def _assert_steps_match(layer, out):
-    """Incremental decoding, one position at a time, gives the full pass."""
-    state = layer.initial_state(ENCODED, SOURCE_MASK, 5)
-    steps = []
-    for t in range(5):
-        y, state = layer.step(X[:, t : t + 1], state, t)
-        steps.append(np.asarray(y))
-    np.testing.assert_allclose(np.concatenate(steps, 1), out, atol=1e-5)
-
-
 class TestMixerWithoutAttention:
     def test_layer(self):
         testing.run_layer_test(
@@ -74,7 +64,7 @@ class TestMixerWithoutAttention:
         for block in layer.conv_blocks:
             h = block(h)
         np.testing.assert_allclose(out, np.asarray(h), atol=1e-5)
-        _assert_steps_match(layer, out)
+        testing.assert_steps_match_call(layer, X, ENCODED, SOURCE_MASK, out)
 
 
 class TestDecoderWithoutAttention:
@@ -104,7 +94,7 @@ class TestDecoderWithoutAttention:
         encoded[1, 3:] = 9.0
         out2 = np.asarray(layer(X, encoded, source_mask=SOURCE_MASK))
         np.testing.assert_allclose(out2, out, atol=1e-6)
-        _assert_steps_match(layer, out)
+        testing.assert_steps_match_call(layer, X, ENCODED, SOURCE_MASK, out)
 
     def test_default_keeps_attention(self):
         layer = decoder.Decoder(16, num_heads=4, num_experts=4)
