@@ -22,8 +22,14 @@ fi
 
 # pip resolves the pinned set and skips what is already installed.
 stamp=".setup-stamp"
+repo="$(pwd -P)"
 if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] \
-   || ! python3 -c 'import t2t_multimodel, tensorflow, keras' 2>/dev/null; then
+   || ! (cd / && python3 -c "
+import os, sys, t2t_multimodel, tensorflow, keras
+# An editable install of another checkout (or none: the import would come
+# from the current directory, hence cd /) must be reinstalled from here.
+sys.exit(os.path.dirname(os.path.dirname(t2t_multimodel.__file__))
+         != sys.argv[1])" "$repo") 2>/dev/null; then
   echo "setup: installing Python packages (setup.cfg)"
   python3 -m pip install -q --disable-pip-version-check -e '.[test]'
   touch "$stamp"
