@@ -4,13 +4,22 @@ SPEC.md section 4: with the same k and the same tokens, a step with 256
 experts should cost at most 1.25x a step with 16 experts, because the
 dispatch is sparse (expert compute ~ k * tokens * capacity_factor, not
 E * tokens). Each configuration runs one tf.function training step (forward,
-backward, optimizer apply) in training mode (noisy gating from zero gate
-weights, i.e. random routing as at the start of training). The two expert
-counts are timed interleaved, step by step, after a warm-up; the script
-prints the median per round and over all rounds, and the ratio 256 / 16,
-first at the given batch x length (default 8 x 64 = 512 tokens), then in a
-table over token counts (`--table_tokens`), which says where the ratio
-meets the target.
+backward, the trainer's global-norm clip (2.0) and the optimizer apply) in
+training mode (noisy gating from zero gate weights, i.e. random routing as
+at the start of training). The two expert counts are timed interleaved,
+step by step, after a warm-up; the script prints the median per round and
+over all rounds, and the ratio 256 / 16, first at the given batch x length
+(default 8 x 64 = 512 tokens, d 128, h 512), then in tables over token
+counts (`--table_tokens`) for expert sizes `--table_sizes` (d x h: 128 x 512
+and multimodel_base.gin's 512 x 512), which say where the ratio meets the
+target.
+
+The clip is there because the trainer has it, and it matters here: without
+it the update of `w_1` can start before the backward pass has finished
+reading `w_1` (for the hidden-layer gradient), and TensorFlow then copies
+the whole variable before updating it (copy-on-write of a resource variable
+that is still being read; 47 ms for the 67 MB `w_1` at 32768 tokens in a
+profile).
 
 What grows with E whatever the dispatch:
 - The parameters. The 256-expert layer holds 33.6 M of them (134 MB in
@@ -31,15 +40,24 @@ What grows with E whatever the dispatch:
   alone); it does not shrink with tokens.
 The expert matmul FLOPs are the same for both.
 
-Where the gating time goes at 32768 tokens x 256 experts (each op alone
-under tf.function, idle 2-core machine, medians of 7): the standard normal
-noise 57-67 ms (`stateless_normal`, ~7 ns per element; uniform floats 25
-ms), each gate matmul 18-20 ms, top-(k+1) 25 ms, the scatter of the top-k
-gradients into `[tokens, E]` 30-39 ms, softplus 21 ms, simple element-wise
-ops 9-13 ms each. XLA does not help on this CPU: `jit_compile=True` made
-the normal noise 1.85 s and the gating forward (softplus, noisy logits,
-top-k, smooth load) 977 ms against 70 ms op by op; its element-wise part
-alone was 25 ms against 28 ms.
+- The expert matmuls: the FLOPs are the same, but 256 experts batch 16x
+  smaller matrices (`[E, C, d]` with C = 640 rows at 32768 tokens instead of
+  10240); oneDNN runs them 5-15% slower (forward 172 vs 198 GFLOP/s).
+
+Where the gating time goes at 32768 tokens x 256 experts (the gating phase
+profiled with one inter-op thread, 176 ms forward + backward): top-(k+1)
+25 ms, the uniforms of the noise 18.5 ms plus ~15 ms for the Box-Muller
+transform (`moe.standard_normal`; TensorFlow's own normal sampler took ~50
+ms), four gate matmuls (two forward, two weight gradients) ~11 ms each,
+softplus 13 ms and ~40 element-wise ops of 1-4 ms each; the top-k gradients
+go into `[tokens, E]` by SparseToDense (~3 ms; scatter_nd took ~27 ms). XLA
+does not help on this CPU: `jit_compile=True` made the normal noise 1.85 s
+and the gating forward (softplus, noisy logits, top-k, smooth load) 977 ms
+against 70 ms op by op; its element-wise part alone was 25 ms against 28
+ms. The gate matmuls are `2 * d * E` FLOPs per token against
+`2 * d * h * k` for the experts, so their part of the ratio is ~E / (h k)
+whatever d (0.1 at h = 512, k = 4, forward + backward); the element-wise
+gating is O(E) per token and shrinks against the experts as d * h grows.
 
 Usage: python benchmarks/moe_scaling.py [--capacity_factors 1.25,none]
     [--optimizer sgd|adam] [--batch 8 --length 64 --hidden 128 ...]
@@ -61,6 +79,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from t2t_multimodel.layers import moe  # noqa: E402
+from t2t_multimodel.training import steps  # noqa: E402
 
 
 def _machine_info() -> str:
@@ -78,7 +97,12 @@ def _machine_info() -> str:
     )
 
 
-def _make_phases(layer: moe.SparseMoE, optimizer_name: str, x: tf.Tensor):
+def _make_phases(
+    layer: moe.SparseMoE,
+    optimizer_name: str,
+    x: tf.Tensor,
+    clip_norm: float | None = None,
+):
     """tf.functions for the forward pass, forward + backward, full step."""
     layer(x[:1], training=False)  # builds the weights
     if optimizer_name == "adam":
@@ -118,6 +142,12 @@ def _make_phases(layer: moe.SparseMoE, optimizer_name: str, x: tf.Tensor):
     @tf.function
     def step():
         loss, g = grads()
+        if clip_norm is not None:
+            # As the trainer (training/steps.py): the global norm reads
+            # every gradient, so the update starts after the whole backward.
+            g = steps.clip_by_norm_if_needed(
+                g, tf.linalg.global_norm(g), clip_norm
+            )
         optimizer.apply_gradients(zip(g, layer.trainable_weights))
         return loss
 
@@ -152,25 +182,29 @@ class _Bandwidth:
         return self._scale()[0]  # the slice waits for the whole result
 
 
-def _traffic(layer: moe.SparseMoE, optimizer_name: str) -> tuple[int, str]:
+def _traffic(
+    layer: moe.SparseMoE, optimizer_name: str, clip: bool
+) -> tuple[int, str]:
     """Bytes of parameter traffic a step cannot avoid, and what they are.
 
-    Every parameter is read in the forward pass, its gradient written and
-    the optimizer reads the gradient and the parameter and writes the
-    parameter (Adam also reads and writes its two slots); w_1 is read
-    again for the gradient of the hidden layer. No kernel fusion across
-    those steps is assumed (TensorFlow has none); Keras SGD also writes
-    and reads a temporary `lr * grad`, which is not counted.
+    Every parameter is read in the forward pass, its gradient written (and
+    read by the global norm of the clip) and the optimizer reads the
+    gradient and the parameter and writes the parameter (Adam also reads
+    and writes its two slots); w_1 is read again for the gradient of the
+    hidden layer. No kernel fusion across those steps is assumed
+    (TensorFlow has none); Keras SGD also writes and reads a temporary
+    `lr * grad`, which is not counted.
     """
     size = sum(
         int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize
         for w in layer.trainable_weights
     )
     w_1 = int(np.prod(layer.w_1.shape)) * np.dtype(layer.w_1.dtype).itemsize
-    passes = 5 if optimizer_name == "sgd" else 9
+    passes = (5 if optimizer_name == "sgd" else 9) + int(clip)
     what = (
         f"{passes} passes over all parameters (forward read, gradient "
-        f"write, {optimizer_name} {passes - 2}) + 1 over w_1"
+        f"write, {'norm read, ' if clip else ''}{optimizer_name} "
+        f"{passes - 2 - int(clip)}) + 1 over w_1"
     )
     return passes * size + w_1, what
 
@@ -184,7 +218,7 @@ def _build(args, experts: int, factor, x: tf.Tensor):
         capacity_factor=factor,
         seed=1,
     )
-    return layer, _make_phases(layer, args.optimizer, x)
+    return layer, _make_phases(layer, args.optimizer, x, args.clip_norm)
 
 
 def _interleaved(phases: dict, warmup: int, steps: int) -> dict:
@@ -255,7 +289,8 @@ def _detail(args, factor, experts: list[int], bandwidth: _Bandwidth) -> None:
             + (" (target <= 1.25)" if name == "step" else "")
         )
     traffic = {
-        e: _traffic(layer, args.optimizer) for e, layer in layers.items()
+        e: _traffic(layer, args.optimizer, args.clip_norm is not None)
+        for e, layer in layers.items()
     }
     rate = bandwidth.bytes / statistics.median(times["bandwidth", 0])
     floor = {e: t / rate for e, (t, _) in traffic.items()}
@@ -287,13 +322,16 @@ def _gating_part(times: dict, experts: list[int]) -> float:
     return (med["gating", large] - med["gating", small]) / med["step", small]
 
 
-def _table(args, factor, experts: list[int], bandwidth: _Bandwidth) -> None:
+def _table(
+    args, factor, experts: list[int], bandwidth: _Bandwidth
+) -> list[int]:
     """The step ratio over token counts (batch fixed, length varied)."""
     tokens_list = [int(t) for t in args.table_tokens.split(",")]
     small, large = experts[0], experts[-1]
     print(
-        f"ratio over token counts (capacity_factor={factor}, batch "
-        f"{args.batch}, {args.table_steps} interleaved steps each, medians):"
+        f"ratio over token counts (d={args.hidden}, h={args.intermediate}, "
+        f"capacity_factor={factor}, batch {args.batch}, "
+        f"{args.table_steps} interleaved steps each, medians):"
     )
     print(
         f"  {'tokens':>7} {'GB/s':>5} {'step E=' + str(small):>12} "
@@ -308,7 +346,9 @@ def _table(args, factor, experts: list[int], bandwidth: _Bandwidth) -> None:
             layer, fns = _build(args, e, factor, x)
             phases["gating", e] = fns["gating"]
             phases["step", e] = fns["step"]
-            traffic[e] = _traffic(layer, args.optimizer)[0]
+            traffic[e] = _traffic(
+                layer, args.optimizer, args.clip_norm is not None
+            )[0]
         times = _interleaved(phases, 2, args.table_steps)
         rate = bandwidth.bytes / statistics.median(times["bandwidth", 0])
         floor = {e: t / rate for e, t in traffic.items()}
@@ -335,6 +375,7 @@ def _table(args, factor, experts: list[int], bandwidth: _Bandwidth) -> None:
         print(f"  target <= 1.25 met at {met} tokens")
     else:
         print("  target <= 1.25 not met at any measured token count")
+    return met
 
 
 def main() -> None:
@@ -347,6 +388,12 @@ def main() -> None:
     parser.add_argument("--intermediate", type=int, default=512)
     parser.add_argument("--top_k", type=int, default=4)
     parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    parser.add_argument(
+        "--clip_norm",
+        type=float,
+        default=2.0,
+        help="global-norm gradient clipping as in the recipe; 0: none",
+    )
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
@@ -356,8 +403,15 @@ def main() -> None:
         help="token counts of the ratio table (first capacity factor); "
         "empty: no table",
     )
+    parser.add_argument(
+        "--table_sizes",
+        default="128x512,512x512",
+        help="d x h of the experts in the ratio tables: this benchmark's "
+        "and multimodel_base.gin's (d 512, expert width 512)",
+    )
     parser.add_argument("--table_steps", type=int, default=7)
     args = parser.parse_args()
+    args.clip_norm = args.clip_norm or None
     experts = [int(e) for e in args.experts.split(",")]
     factors = [
         None if f.lower() == "none" else float(f)
@@ -381,7 +435,19 @@ def main() -> None:
     for factor in factors:
         _detail(args, factor, experts, bandwidth)
     if args.table_tokens:
-        _table(args, factors[0], experts, bandwidth)
+        summary = []
+        for size in args.table_sizes.split(","):
+            hidden, intermediate = (int(v) for v in size.split("x"))
+            table_args = argparse.Namespace(**vars(args))
+            table_args.hidden, table_args.intermediate = hidden, intermediate
+            if 2 * hidden * intermediate > 2 * args.hidden * args.intermediate:
+                bandwidth = _Bandwidth(max(experts) * 2 * hidden * intermediate)
+            met = _table(table_args, factors[0], experts, bandwidth)
+            summary.append(
+                f"d x h = {size}: "
+                + (f"met at {met} tokens" if met else "not met")
+            )
+        print("summary, step ratio <= 1.25: " + "; ".join(summary))
 
 
 if __name__ == "__main__":

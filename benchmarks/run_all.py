@@ -44,11 +44,26 @@ def _moe(text: str) -> dict[str, float]:
         r"ratio \S+ = ([\d.]+)",
         text,
     )
-    return {
-        f"step ms, {match[1]} experts": float(match[2]),
-        f"step ms, {match[3]} experts": float(match[4]),
-        "step ratio 256/16 (target <= 1.25)": float(match[5]),
+    out = {
+        f"step ms, {match[1]} experts, 8x64 tokens": float(match[2]),
+        f"step ms, {match[3]} experts, 8x64 tokens": float(match[4]),
+        "step ratio 256/16, 8x64 tokens (target <= 1.25)": float(match[5]),
     }
+    # The ratio tables: one per expert size d x h, a row per token count.
+    tables = re.findall(
+        r"ratio over token counts \(d=(\d+), h=(\d+).*?\n(.*?)  floor:",
+        text,
+        re.S,
+    )
+    for d, h, rows in tables:
+        for tokens, ratio in re.findall(
+            r"^\s+(\d+)\s+[\d.]+\s+[\d.]+ ms\s+[\d.]+ ms\s+([\d.]+)",
+            rows,
+            re.M,
+        ):
+            key = f"step ratio 256/16, d {d} h {h}, {tokens} tokens"
+            out[key + " (target <= 1.25)"] = float(ratio)
+    return out
 
 
 def _pipeline(text: str) -> dict[str, float]:

@@ -363,6 +363,34 @@ class TestSparseMoE:
         assert not np.allclose(load * 2, np.round(load * 2))
         np.testing.assert_allclose(load.sum(), 16 * 2, rtol=0.35)
 
+    @pytest.mark.parametrize("shape", [(301, 7), (64, 256)])
+    def test_gate_noise_is_standard_normal(self, shape):
+        # Box-Muller samples: the empirical CDF against Phi (Kolmogorov-
+        # Smirnov distance below its 1% critical value 1.63 / sqrt(n)),
+        # the moments, and the cos and sin halves are uncorrelated. Odd
+        # sizes drop the last sample of a pair.
+        seed = keras.random.SeedGenerator(3)
+        z = np.asarray(moe.standard_normal(shape, seed))
+        assert z.shape == shape and z.dtype == np.float32
+        flat = np.sort(z.ravel())
+        n = flat.size
+        phi = np.array([0.5 * (1 + math.erf(v / math.sqrt(2))) for v in flat])
+        ks = max(
+            np.max(np.arange(1, n + 1) / n - phi),
+            np.max(phi - np.arange(n) / n),
+        )
+        assert ks < 1.63 / math.sqrt(n) + 1e-3, ks
+        assert abs(z.mean()) < 4 / math.sqrt(n)
+        assert abs(z.std() - 1) < 4 / math.sqrt(2 * n)
+        half = n // 2
+        corr = np.corrcoef(z.ravel()[:half], z.ravel()[half : 2 * half])[0, 1]
+        assert abs(corr) < 4 / math.sqrt(half)
+        # A new draw per call; the same seed gives the same draws.
+        again = np.asarray(moe.standard_normal(shape, seed))
+        assert not np.array_equal(z, again)
+        z2 = moe.standard_normal(shape, keras.random.SeedGenerator(3))
+        np.testing.assert_array_equal(z, z2)
+
     @pytest.mark.parametrize("capacity_factor", [None, 1.25])
     def test_layer_test(self, capacity_factor):
         x = np.random.default_rng(10).normal(size=(2, 5, 8)).astype("float32")
