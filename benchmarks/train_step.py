@@ -29,6 +29,14 @@ parameter in fp32 (forward and backward reads, gradient write, norm read,
 Adam's 28) and 50 in bf16 (plus the casts), 1.2-1.4 GB per step, i.e.
 37-42 ms at the ~33 GB/s this machine streams. With the matmuls at their
 bf16 speed that leaves the 0.09 s target out of reach of op-by-op TF here.
+A later profile (0.146 s per step, 270 ms of op time) adds: the expert
+matmuls run at 110-140 bf16 GFLOP/s, not ~400, because each expert sees
+~34 rows (padded to the largest load, as T2T v1.9 drops no token), so the
+decoder MoE alone spends ~27 ms of op time in batched matmuls; the dropout
+random numbers take 17.6 ms and the casts 26.7 ms. What would close the gap
+is kernel fusion TensorFlow does not offer on this CPU (one pass for clip,
+Adam and the bf16 copy of each weight; dropout masks from fewer random
+bits), and XLA does not compile this step (performance_notes.md).
 
 Usage: python benchmarks/train_step.py --config=multimodel_t2t_v19_tiny
     [--optimizer fused_adam|keras_adam|both] [--steps 20 --warmup 5]

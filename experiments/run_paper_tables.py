@@ -5,6 +5,7 @@
       [--rows=joint_all,single_parse] [--steps_per_problem=300] \
       [--out_dir=runs/paper] [--row_timeout_s=1800] [--report_only]
       [--notes=experiments/results_notes.md]
+      [--gin_bindings='LEARNING_RATE = 0.189' ...]
 
 Every row (experiments/paper_tables.py ROWS) is one gin file of
 gin/experiments/paper/, trained by bin/t2t-mm-trainer into
@@ -35,6 +36,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from experiments import paper_tables, results_report  # noqa: E402
+from t2t_multimodel.training import checkpoints  # noqa: E402
 
 TRAINER = os.path.join(ROOT, "bin", "t2t-mm-trainer")
 ROW_FILE = "paper_row.json"
@@ -90,16 +92,30 @@ def trainer_command(
     return command
 
 
-def _add_seconds(model_dir: str, seconds: float, steps: int, seed: int):
+def _add_seconds(
+    model_dir: str,
+    seconds: float,
+    steps: int,
+    seed: int,
+    extra_bindings: Sequence[str] = (),
+):
     path = os.path.join(model_dir, ROW_FILE)
     info = {"seconds": 0.0}
     if os.path.exists(path):
         with open(path) as f:
             info = json.load(f)
-    info.update(steps=steps, seed=seed)
+    info.update(steps=steps, seed=seed, gin_bindings=list(extra_bindings))
     info["seconds"] = info.get("seconds", 0.0) + seconds
-    with open(path, "w") as f:
-        json.dump(info, f)
+    checkpoints.write_json_atomic(path, info)
+
+
+def _row_bindings(model_dir: str) -> list[str]:
+    """The extra gin bindings a row was trained with ([] if none)."""
+    path = os.path.join(model_dir, ROW_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return json.load(f).get("gin_bindings", [])
 
 
 def run_row(
@@ -119,6 +135,14 @@ def run_row(
       `done` (already finished), `trained`, `failed` (the trainer's exit
       code was not 0; its log is `model_dir/train.log`) or `timeout`.
     """
+    if os.path.exists(os.path.join(model_dir, ROW_FILE)):
+        trained_with = _row_bindings(model_dir)
+        if trained_with != list(extra_bindings):
+            raise ValueError(
+                f"{model_dir} was trained with --gin_bindings "
+                f"{trained_with}, not {list(extra_bindings)}: use another "
+                "--out_dir for other bindings"
+            )
     if read_final(model_dir, steps) is not None:
         return DONE
     os.makedirs(model_dir, exist_ok=True)
@@ -146,7 +170,9 @@ def run_row(
                 proc.kill()
                 proc.wait()
             code = None
-    _add_seconds(model_dir, time.monotonic() - start, steps, seed)
+    _add_seconds(
+        model_dir, time.monotonic() - start, steps, seed, extra_bindings
+    )
     if code is None:
         return TIMEOUT
     if code != 0 or read_final(model_dir, steps) is None:
@@ -245,6 +271,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--row_timeout_s", type=float, default=1800.0)
     parser.add_argument(
+        "--gin_bindings",
+        action="append",
+        default=[],
+        help="extra binding for every row's trainer (repeatable), e.g. "
+        "'LEARNING_RATE = 0.189'; recorded per run, and a run dir trained "
+        "with other bindings is refused (use another --out_dir)",
+    )
+    parser.add_argument(
         "--results", default=os.path.join(ROOT, "docs", "RESULTS.md")
     )
     parser.add_argument("--plots_dir", default=os.path.join(ROOT, "docs"))
@@ -279,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seeds=seeds,
             steps_per_problem=args.steps_per_problem,
             row_timeout_s=args.row_timeout_s,
+            extra_bindings=args.gin_bindings,
         )
         bad = [k for k, v in statuses.items() if v in (FAILED, TIMEOUT)]
         if bad:

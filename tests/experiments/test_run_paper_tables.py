@@ -113,6 +113,32 @@ def test_row_past_its_time_budget_gets_sigterm(tmp_path, monkeypatch):
     ]
 
 
+def test_extra_bindings_are_recorded_and_never_mixed(tmp_path, monkeypatch):
+    # A stand-in trainer that writes its command line and the final eval.
+    fake = tmp_path / "trainer.py"
+    fake.write_text(
+        "import json, os, sys\n"
+        "model_dir = [a for a in sys.argv if a.startswith('--model_dir=')]"
+        "[0].split('=', 1)[1]\n"
+        "json.dump({'step': 7, 'argv': sys.argv[1:]},"
+        " open(os.path.join(model_dir, 'eval_results.json'), 'w'))\n"
+    )
+    monkeypatch.setattr(runner, "TRAINER", str(fake))
+    row = paper_tables.Row("r", "r.gin", ("a",), 7)
+    model_dir = str(tmp_path / "m")
+    lower = ["LEARNING_RATE = 0.189"]
+    kwargs = dict(data_dir="d", model_dir=model_dir, steps=7, seed=1)
+    assert runner.run_row(row, extra_bindings=lower, **kwargs) == "trained"
+    final = runner.read_final(model_dir, 7)
+    assert final["argv"][-1] == "--gin_bindings=LEARNING_RATE = 0.189"
+    info = json.load(open(os.path.join(model_dir, runner.ROW_FILE)))
+    assert info["gin_bindings"] == lower
+    assert runner.run_row(row, extra_bindings=lower, **kwargs) == "done"
+    # The same run dir under other bindings (here none) is refused.
+    with pytest.raises(ValueError, match="use another --out_dir"):
+        runner.run_row(row, **kwargs)
+
+
 def test_paper_gin_files_match_rows(tmp_path):
     # Parsed in a fresh process outside the repository (a `runs/` folder in
     # the repository root would shadow gin's `runs/train.gin` include).
