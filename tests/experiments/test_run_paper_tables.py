@@ -82,17 +82,25 @@ def test_row_steps_and_read_final(tmp_path):
     assert runner.read_final(str(tmp_path / "missing"), 4) is None
 
 
-def test_row_past_its_time_budget_gets_sigterm(tmp_path, monkeypatch):
-    # A stand-in trainer that would run for a minute; SIGTERM ends it.
+def _fake_trainer(tmp_path, monkeypatch, code: str):
+    """Points the runner at a stand-in trainer script; returns (path, row,
+    model_dir) for a 7-step row "r"."""
     fake = tmp_path / "trainer.py"
-    fake.write_text(
-        "import signal, sys, time\n"
-        "signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))\n"
-        "time.sleep(60)\n"
-    )
+    fake.write_text(code)
     monkeypatch.setattr(runner, "TRAINER", str(fake))
     row = paper_tables.Row("r", "r.gin", ("a",), 7)
-    model_dir = str(tmp_path / "m")
+    return fake, row, str(tmp_path / "m")
+
+
+def test_row_past_its_time_budget_gets_sigterm(tmp_path, monkeypatch):
+    # A stand-in trainer that would run for a minute; SIGTERM ends it.
+    fake, row, model_dir = _fake_trainer(
+        tmp_path,
+        monkeypatch,
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))\n"
+        "time.sleep(60)\n",
+    )
     status = runner.run_row(
         row, data_dir="d", model_dir=model_dir, steps=7, seed=1, timeout_s=1
     )
@@ -115,17 +123,15 @@ def test_row_past_its_time_budget_gets_sigterm(tmp_path, monkeypatch):
 
 def test_extra_bindings_are_recorded_and_never_mixed(tmp_path, monkeypatch):
     # A stand-in trainer that writes its command line and the final eval.
-    fake = tmp_path / "trainer.py"
-    fake.write_text(
+    _, row, model_dir = _fake_trainer(
+        tmp_path,
+        monkeypatch,
         "import json, os, sys\n"
         "model_dir = [a for a in sys.argv if a.startswith('--model_dir=')]"
         "[0].split('=', 1)[1]\n"
         "json.dump({'step': 7, 'argv': sys.argv[1:]},"
-        " open(os.path.join(model_dir, 'eval_results.json'), 'w'))\n"
+        " open(os.path.join(model_dir, 'eval_results.json'), 'w'))\n",
     )
-    monkeypatch.setattr(runner, "TRAINER", str(fake))
-    row = paper_tables.Row("r", "r.gin", ("a",), 7)
-    model_dir = str(tmp_path / "m")
     lower = ["LEARNING_RATE = 0.189"]
     kwargs = dict(data_dir="d", model_dir=model_dir, steps=7, seed=1)
     assert runner.run_row(row, extra_bindings=lower, **kwargs) == "trained"
