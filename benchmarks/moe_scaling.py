@@ -47,7 +47,7 @@ The expert matmul FLOPs are the same for both.
 Where the gating time goes at 32768 tokens x 256 experts (the gating phase
 profiled with one inter-op thread, 176 ms forward + backward): top-(k+1)
 25 ms, the uniforms of the noise 18.5 ms plus ~15 ms for the Box-Muller
-transform (`moe.standard_normal`; TensorFlow's own normal sampler took ~50
+transform (`gating.standard_normal`; TensorFlow's own normal sampler took ~50
 ms), four gate matmuls (two forward, two weight gradients) ~11 ms each,
 softplus 13 ms and ~40 element-wise ops of 1-4 ms each; the top-k gradients
 go into `[tokens, E]` by SparseToDense (~3 ms; scatter_nd took ~27 ms). XLA
@@ -78,6 +78,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from t2t_multimodel.layers import gating as gating_lib  # noqa: E402
 from t2t_multimodel.layers import moe  # noqa: E402
 from t2t_multimodel.training import steps  # noqa: E402
 
@@ -123,9 +124,9 @@ def _make_phases(
             routing = layer.route(
                 tf.reshape(x, (-1, layer.hidden_dim)), training=True
             )
-            loss = moe.cv_squared(routing.importance) + moe.cv_squared(
-                routing.load
-            )
+            loss = gating_lib.cv_squared(
+                routing.importance
+            ) + gating_lib.cv_squared(routing.load)
             loss += tf.reduce_sum(routing.expert_gate)
         g = tape.gradient(loss, [layer.w_gate, layer.w_noise])
         return loss + tf.add_n([tf.reduce_sum(v[:, :1]) for v in g])

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from t2t_multimodel.export import t2t_import
-from t2t_multimodel.layers import moe
+from t2t_multimodel.layers import gating, moe
 from t2t_multimodel.models import multimodel
 
 # Arrays whose difference decides parity (the 1e-4 criterion).
@@ -64,7 +64,9 @@ def _moe_taps(layer: moe.SparseMoE, x: Any, prefix: str, scaled: bool):
     # [N, k] index and gate -> dense [N, E] gate matrix.
     one_hot = tf.one_hot(routing.expert_index, layer.num_experts)
     gates = tf.reduce_sum(one_hot * routing.expert_gate[..., None], axis=1)
-    loss = moe.cv_squared(routing.importance) + moe.cv_squared(routing.load)
+    loss = gating.cv_squared(routing.importance) + gating.cv_squared(
+        routing.load
+    )
     # T2T's encoder taps the loss before `moe_loss_coef`, the decoder after.
     return {
         f"{prefix}_moe_gates": gates,
