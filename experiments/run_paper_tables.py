@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -324,7 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         seeds=seeds,
         steps_per_problem=args.steps_per_problem,
     )
-    command = "python experiments/run_paper_tables.py " + " ".join(
+    # Quoted as a shell needs it (e.g. --gin_bindings='LEARNING_RATE = 0.1').
+    command = "python experiments/run_paper_tables.py " + shlex.join(
         sys.argv[1:] if argv is None else argv
     )
     results_report.write_results(
