@@ -183,10 +183,9 @@ class _Bandwidth:
         return self._scale()[0]  # the slice waits for the whole result
 
 
-def _traffic(
-    layer: moe.SparseMoE, optimizer_name: str, clip: bool
-) -> tuple[int, str]:
-    """Bytes of parameter traffic a step cannot avoid, and what they are.
+def _traffic(layer: moe.SparseMoE, args) -> tuple[int, str]:
+    """Bytes of parameter traffic a step cannot avoid, and what they are
+    (the step of `_make_phases` with `args.optimizer`, `args.clip_norm`).
 
     Every parameter is read in the forward pass, its gradient written (and
     read by the global norm of the clip) and the optimizer reads the
@@ -201,6 +200,7 @@ def _traffic(
         for w in layer.trainable_weights
     )
     w_1 = int(np.prod(layer.w_1.shape)) * np.dtype(layer.w_1.dtype).itemsize
+    optimizer_name, clip = args.optimizer, args.clip_norm is not None
     passes = (5 if optimizer_name == "sgd" else 9) + int(clip)
     what = (
         f"{passes} passes over all parameters (forward read, gradient "
@@ -289,10 +289,7 @@ def _detail(args, factor, experts: list[int], bandwidth: _Bandwidth) -> None:
             f"{med[experts[-1]] / med[experts[0]]:.3f}"
             + (" (target <= 1.25)" if name == "step" else "")
         )
-    traffic = {
-        e: _traffic(layer, args.optimizer, args.clip_norm is not None)
-        for e, layer in layers.items()
-    }
+    traffic = {e: _traffic(layer, args) for e, layer in layers.items()}
     rate = bandwidth.bytes / statistics.median(times["bandwidth", 0])
     floor = {e: t / rate for e, (t, _) in traffic.items()}
     step = {e: statistics.median(times["step", e]) for e in experts}
@@ -347,9 +344,7 @@ def _table(
             layer, fns = _build(args, e, factor, x)
             phases["gating", e] = fns["gating"]
             phases["step", e] = fns["step"]
-            traffic[e] = _traffic(
-                layer, args.optimizer, args.clip_norm is not None
-            )[0]
+            traffic[e] = _traffic(layer, args)[0]
         times = _interleaved(phases, 2, args.table_steps)
         rate = bandwidth.bytes / statistics.median(times["bandwidth", 0])
         floor = {e: t / rate for e, t in traffic.items()}

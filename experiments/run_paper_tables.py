@@ -110,11 +110,11 @@ def _add_seconds(
     checkpoints.write_json_atomic(path, info)
 
 
-def _row_bindings(model_dir: str) -> list[str]:
-    """The extra gin bindings a row was trained with ([] if none)."""
+def _row_bindings(model_dir: str) -> list[str] | None:
+    """The extra gin bindings a row was trained with (None: never run)."""
     path = os.path.join(model_dir, ROW_FILE)
     if not os.path.exists(path):
-        return []
+        return None
     with open(path) as f:
         return json.load(f).get("gin_bindings", [])
 
@@ -136,14 +136,13 @@ def run_row(
       `done` (already finished), `trained`, `failed` (the trainer's exit
       code was not 0; its log is `model_dir/train.log`) or `timeout`.
     """
-    if os.path.exists(os.path.join(model_dir, ROW_FILE)):
-        trained_with = _row_bindings(model_dir)
-        if trained_with != list(extra_bindings):
-            raise ValueError(
-                f"{model_dir} was trained with --gin_bindings "
-                f"{trained_with}, not {list(extra_bindings)}: use another "
-                "--out_dir for other bindings"
-            )
+    trained_with = _row_bindings(model_dir)
+    if trained_with is not None and trained_with != list(extra_bindings):
+        raise ValueError(
+            f"{model_dir} was trained with --gin_bindings "
+            f"{trained_with}, not {list(extra_bindings)}: use another "
+            "--out_dir for other bindings"
+        )
     if read_final(model_dir, steps) is not None:
         return DONE
     os.makedirs(model_dir, exist_ok=True)
