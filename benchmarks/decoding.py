@@ -33,10 +33,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import gin  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import gin  # noqa: E402
 from problems import modality_specs  # noqa: E402
 from problems import problem as problem_lib  # noqa: E402
 from t2t_multimodel.data import features as features_lib  # noqa: E402
@@ -56,7 +56,9 @@ class _AllIds:
 
 
 def _model():
-    gin.add_config_file_search_path(os.path.join(_ROOT, "gin/models"))
+    gin.add_config_file_search_path(
+        os.path.join(_ROOT, "t2t_multimodel/configs/models")
+    )
     gin.parse_config_file("multimodel_tiny.gin")
     tf.keras.utils.set_random_seed(0)
     return gin.get_configurable(build.build_model)(

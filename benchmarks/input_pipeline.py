@@ -108,14 +108,16 @@ def _pipeline_rate(problem, data_dir: str, batches: int) -> float:
 
 def _model_rate(problem, data_dir: str, steps: int) -> float:
     """Examples/s of tiny-MultiModel training steps; raises if unavailable."""
+    import gin
     import keras
 
-    import gin
     from t2t_multimodel.models import build
 
     gin.clear_config()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    gin.add_config_file_search_path(os.path.join(root, "gin", "models"))
+    gin.add_config_file_search_path(
+        os.path.join(root, "t2t_multimodel", "configs", "models")
+    )
     gin.parse_config_files_and_bindings(
         ["multimodel_tiny.gin"], [], skip_unknown=False
     )

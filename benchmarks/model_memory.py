@@ -33,10 +33,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import gin  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-import gin  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -81,7 +80,7 @@ def features(args) -> tuple[dict, str, str]:
 
 
 def build_model(args, input_modality: str, target_modality: str):
-    models = os.path.join(ROOT, "gin", "models")
+    models = os.path.join(ROOT, "t2t_multimodel", "configs", "models")
     gin.add_config_file_search_path(models)
     gin.parse_config_file(os.path.join(models, f"{args.config}.gin"))
     specs = {"symbol": modality_specs.SYMBOL}

@@ -56,11 +56,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import gin  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import gin  # noqa: E402
 from t2t_multimodel.data import features as features_lib  # noqa: E402
 from t2t_multimodel.models import build  # noqa: E402
 from t2t_multimodel.training import configs, optimizers, steps  # noqa: E402
@@ -217,9 +217,13 @@ def main() -> None:
     args = parser.parse_args()
     keras.mixed_precision.set_global_policy(args.precision)
 
-    gin.add_config_file_search_path(os.path.join(ROOT, "gin", "models"))
+    gin.add_config_file_search_path(
+        os.path.join(ROOT, "t2t_multimodel", "configs", "models")
+    )
     gin.parse_config_file(
-        os.path.join(ROOT, "gin", "models", f"{args.config}.gin")
+        os.path.join(
+            ROOT, "t2t_multimodel", "configs", "models", f"{args.config}.gin"
+        )
     )
     spec = features_lib.ModalitySpec(
         "symbol", SYMBOL, {"vocab_size": args.vocab}

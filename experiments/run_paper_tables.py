@@ -183,7 +183,7 @@ def run_row(
 def ensure_data(problem_names: Sequence[str], data_dir: str, tmp_dir: str):
     """Datagen of the demo problems (complete shards are skipped)."""
     import problems  # noqa: F401  (registers the demo problems)
-    from problems import datagen
+    from programs import datagen
 
     datagen.generate_data(
         problem_names=list(problem_names),

@@ -5,19 +5,19 @@ explicitly and an ImportError is fatal (STYLE.md section 6).
 """
 
 # Every problem module, imported explicitly: an ImportError is fatal.
-from problems import (  # noqa: F401  (imported to register their problems)
-    caption_mscoco,
-    demo_caption,
-    demo_image,
-    demo_mixture,
-    demo_parse,
-    demo_speech,
-    demo_translate,
-    image_imagenet,
-    parse_ptb,
-    registry,
-    speech_librispeech,
-    translate_wmt,
+from problems import registry
+from problems.demo import caption as demo_caption  # noqa: F401
+from problems.demo import image as demo_image  # noqa: F401
+from problems.demo import mixtures as demo_mixtures  # noqa: F401
+from problems.demo import parse as demo_parse  # noqa: F401
+from problems.demo import speech as demo_speech  # noqa: F401
+from problems.demo import translate as demo_translate  # noqa: F401
+from problems.paper import (
+    caption_mscoco,  # noqa: F401
+    image_imagenet,  # noqa: F401
+    parse_ptb,  # noqa: F401
+    speech_librispeech,  # noqa: F401
+    translate_wmt,  # noqa: F401
 )
 from problems.registry import (
     Mixture,
@@ -26,6 +26,7 @@ from problems.registry import (
     get_problem,
     list_mixtures,
     list_problems,
+    mixture_rates,
     register,
     register_mixture,
     resolve,
@@ -38,6 +39,7 @@ __all__ = [
     "get_problem",
     "list_mixtures",
     "list_problems",
+    "mixture_rates",
     "register",
     "register_mixture",
     "registry",

@@ -128,3 +128,25 @@ def list_problems() -> list[str]:
 def list_mixtures() -> list[str]:
     """Every registered mixture name, sorted."""
     return sorted(_MIXTURES)
+
+
+def mixture_rates(names: str | Sequence[str]) -> list[float] | None:
+    """The rates of a single mixture, in `resolve(names)` order.
+
+    Args:
+      names: what `PROBLEMS` holds: one name, a comma-separated string or a
+        list of problem and mixture names.
+
+    Returns:
+      The mixture's relative rates when `names` is exactly one mixture (for
+      `proportional` sampling, as its author set them); None otherwise, and
+      the trainer then weighs problems by their train-set sizes.
+    """
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    if len(names) != 1 or names[0] not in list_mixtures():
+        return None
+    rates: dict[str, float] = {}
+    for name, rate in get_mixture(names[0]).problem_rates:
+        rates.setdefault(name, float(rate))
+    return [rates[p.name] for p in resolve(names)]

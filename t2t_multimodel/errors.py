@@ -56,7 +56,7 @@ _KNOWN_USER_ERRORS = (
     ("t2t_multimodel.decoding.decoder", "ModelDirError"),
     ("t2t_multimodel.serving.served_model", "ModelInputError"),
     ("t2t_multimodel.training.runner", "NonFiniteLossError"),
-    ("t2t_multimodel.export.t2t_import", "T2TImportError"),
+    ("t2t_multimodel.t2t_compat.checkpoint_import", "T2TImportError"),
 )
 # TensorFlow op errors caused by the data a user gave (corrupt shards, bad
 # image or WAV bytes); matched by class name so TF is not imported here.
@@ -194,8 +194,8 @@ def _describe_gin_error(
             f"gin file {name.strip()} not found (searched the working "
             "directory and "
             f"{', '.join(map(os.path.normpath, search_paths)) or 'nothing'}); "
-            "pass a path or a name under gin/models, gin/runs or "
-            "gin/experiments."
+            "pass a path or a name of a shipped gin file (models/, runs/, "
+            "experiments/)."
         )
     if "set to `%gin.REQUIRED` but not subsequently overridden" in message:
         binding = message.split(" set to", 1)[0].strip()
@@ -243,33 +243,6 @@ def _describe_gin_error(
     return f"bad gin configuration: {message}"
 
 
-def _tolerate_directories_named_like_gin_dirs() -> None:
-    """Lets gin look past a plain directory that is named like an include.
-
-    gin resolves `include 'runs/train.gin'` first against the working
-    directory, trying its Python-package reader there too; a plain directory
-    `runs/` (the demo's output folder) is then a namespace package without a
-    file and the reader fails with a TypeError instead of saying "not here",
-    so the search never reaches gin/runs. This wraps the reader's existence
-    check so such a directory counts as "not found". Idempotent.
-    """
-    import gin.config
-
-    readers = gin.config._FILE_READERS  # No public API to wrap a reader.
-    for i, (reader, exists) in enumerate(readers):
-        if getattr(exists, "_t2t_tolerant", False):
-            continue
-
-        def tolerant(path: str, _exists=exists) -> bool:
-            try:
-                return _exists(path)
-            except TypeError:
-                return False
-
-        tolerant._t2t_tolerant = True
-        readers[i] = (reader, tolerant)
-
-
 @contextlib.contextmanager
 def gin_config_errors(
     files: Sequence[str] = (),
@@ -287,7 +260,6 @@ def gin_config_errors(
       files: the gin files given (to find the one with a syntax error).
       search_paths: the directories gin searches for them.
     """
-    _tolerate_directories_named_like_gin_dirs()
     try:
         yield
     except (

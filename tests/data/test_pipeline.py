@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from problems import datagen
+from programs import datagen
 from t2t_multimodel.data import pipeline, tfrecord, vocabulary
 from tests.data import fake_problems
 

@@ -17,8 +17,8 @@ import pytest
 import tensorflow as tf
 
 import problems
-from problems import decode as decode_lib
 from problems import modality_specs
+from programs import decoder as decode_lib
 from t2t_multimodel.decoding import decoder
 from t2t_multimodel.models import build, encoder, io_mixer
 from t2t_multimodel.models import decoder as decoder_layer

@@ -152,7 +152,7 @@ def test_paper_gin_files_match_rows(tmp_path):
 import json, os, gin
 import problems
 from experiments import paper_tables
-R = {os.path.join(ROOT, "gin")!r}
+R = {os.path.join(ROOT, "t2t_multimodel", "configs")!r}
 out = {{}}
 for row in paper_tables.ROWS:
     gin.clear_config()

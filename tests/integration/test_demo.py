@@ -20,7 +20,8 @@ import pytest
 import tensorflow as tf
 
 import problems  # noqa: F401  (registers every problem and mixture)
-from problems import demo, demo_report, registry
+from problems import registry
+from programs import demo, demo_report
 from t2t_multimodel.data import tfrecord
 from t2t_multimodel.decoding import decoder as decoder_lib
 from t2t_multimodel.models import build, io_mixer

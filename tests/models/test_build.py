@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 
+import gin
 import keras
 import pytest
 
-import gin
 from problems import modality_specs
 from t2t_multimodel.data import features
 from t2t_multimodel.models import build, decoder, encoder
 
-GIN_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "gin", "models")
+GIN_DIR = os.path.join(
+    os.path.dirname(__file__), "..", "..", "t2t_multimodel", "configs", "models"
+)
 SMALL = {"num_experts": 4, "top_k": 2, "kernel_sizes": (3, 3, 5, 5)}
 
 

@@ -14,14 +14,16 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 
+import gin
 import keras
 import pytest
 
-import gin
 from problems import modality_specs
 from t2t_multimodel.models import build
 
-GIN_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "gin", "models")
+GIN_DIR = os.path.join(
+    os.path.dirname(__file__), "..", "..", "t2t_multimodel", "configs", "models"
+)
 SPECS = (
     modality_specs.SYMBOL,  # the shared 8k vocabulary
     modality_specs.IMAGE,

@@ -8,10 +8,10 @@ come from the same gin configuration here, with different modalities.
 
 from __future__ import annotations
 
+import gin
 import numpy as np
 import pytest
 
-import gin
 from t2t_multimodel.data import features
 from t2t_multimodel.models import build
 
@@ -41,8 +41,8 @@ def _count(*layers) -> int:
 
 def _build(gin_name: str, specs):
     gin.clear_config()
-    gin.add_config_file_search_path("gin/models")
-    gin.parse_config_file(f"gin/models/{gin_name}")
+    gin.add_config_file_search_path("t2t_multimodel/configs/models")
+    gin.parse_config_file(f"t2t_multimodel/configs/models/{gin_name}")
     try:
         return gin.get_configurable(build.build_model)(modality_specs=specs)
     finally:

@@ -45,7 +45,8 @@ evaluation.EvalConfig.every = 0
 # An absolute include: with ROOT on PYTHONPATH, a `runs/` directory in ROOT
 # (run outputs) would shadow gin/runs for gin's Python-path reader.
 EXPERIMENT = EXPERIMENT.replace(
-    "'runs/train.gin'", repr(os.path.join(ROOT, "gin", "runs", "train.gin"))
+    "'runs/train.gin'",
+    repr(os.path.join(ROOT, "t2t_multimodel", "configs", "runs", "train.gin")),
 )
 
 

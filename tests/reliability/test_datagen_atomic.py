@@ -27,7 +27,8 @@ NAME = "reliability_atomic_text"
 NUM_TRAIN = 120
 CHILD = f"""
 import dataclasses, os, sys, time
-from problems import datagen, registry
+from problems import registry
+from programs import datagen
 from problems import problem as problem_lib
 from tests.data import fake_problems
 

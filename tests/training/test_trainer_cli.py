@@ -9,10 +9,10 @@ import subprocess
 import sys
 import time
 
+import gin
 import pytest
 import tensorflow as tf
 
-import gin
 from tests.training import fake_problems
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -141,7 +141,9 @@ def _parse(files, bindings):
 
     gin.clear_config()
     for sub in ("", "models", "runs", "experiments"):
-        gin.add_config_file_search_path(os.path.join(ROOT, "gin", sub))
+        gin.add_config_file_search_path(
+            os.path.join(ROOT, "t2t_multimodel", "configs", sub)
+        )
     try:
         gin.parse_config_files_and_bindings(files, bindings)
         return {
@@ -156,13 +158,19 @@ def _parse(files, bindings):
     "experiment",
     sorted(  # gin/experiments/paper/ is tested by tests/experiments.
         f
-        for f in os.listdir(os.path.join(ROOT, "gin", "experiments"))
+        for f in os.listdir(
+            os.path.join(ROOT, "t2t_multimodel", "configs", "experiments")
+        )
         if f.endswith(".gin")
     ),
 )
 def test_experiments_parse(experiment):
     macros = _parse(
-        [os.path.join(ROOT, "gin", "experiments", experiment)],
+        [
+            os.path.join(
+                ROOT, "t2t_multimodel", "configs", "experiments", experiment
+            )
+        ],
         ["DATA_DIR = '/d'", "MODEL_DIR = '/m'"],
     )
     assert macros["PROBLEMS"] and macros["HIDDEN_DIM"] > 0
@@ -171,6 +179,14 @@ def test_experiments_parse(experiment):
 def test_required_macros_are_enforced():
     with pytest.raises(ValueError, match="MODEL_DIR"):
         _parse(
-            [os.path.join(ROOT, "gin", "experiments", "demo_all_tiny.gin")],
+            [
+                os.path.join(
+                    ROOT,
+                    "t2t_multimodel",
+                    "configs",
+                    "experiments",
+                    "demo_all_tiny.gin",
+                )
+            ],
             ["DATA_DIR = '/d'"],
         )

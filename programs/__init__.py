@@ -1,0 +1,15 @@
+"""The command-line programs' logic: one module per program.
+
+Each module holds one program's flags and its short `main`, called by the
+console entry points of setup.cfg (and the thin scripts in bin/): `datagen`
+(t2t-mm-datagen), `trainer`, `decoder`, `exporter`, `serve`, `importer`
+(t2t-mm-import) and `demo` (with `demo_report`). `gin_setup` is the one gin
+set-up they share: the shipped gin files, search paths and error messages.
+The programs import the library and `problems`; nothing imports them.
+"""
+
+import os
+
+# TensorFlow's C++ INFO and WARNING lines are noise for a program's user; set
+# before any program module imports TensorFlow (a user's own value wins).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,269 @@
+"""t2t-mm-datagen: raw files -> shared vocabulary + sharded TFRecords.
+
+  t2t-mm-datagen --problem=NAME[,NAME...] --data_dir=D --tmp_dir=T
+      [--num_shards=N]
+  t2t-mm-datagen --problem=NAME --data_dir=D --source=tfds
+      [--tfds_data_dir=TFDS_DIR]   (read prepared TensorFlow Datasets)
+  t2t-mm-datagen --list_problems
+
+Writes D/NAME-train-000NN-of-000MM, D/NAME-dev-00000-of-00001, their
+.meta.json files and the shared vocabulary. Reruns skip complete shards.
+
+`generate_data` (SPEC.md section 1) is the logic: for the chosen
+problems and mixtures it builds the shared subword vocabulary from the TRAIN
+text of all of them (the paper's single vocabulary, section 2.1) unless the
+file is already in `data_dir`, then writes every split of every problem with
+`t2t_multimodel.data.tfrecord.write_split`: train into `num_shards` shards,
+the other splits into one. Reruns reuse the vocabulary and skip complete
+shards. Keyword-only arguments: `main` and tests call it alike.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+
+import tqdm
+from absl import flags
+
+from problems import problem as problem_lib
+from problems import registry
+from problems.paper import tfds_sources
+from programs import cli
+from t2t_multimodel import errors
+from t2t_multimodel.data import tfrecord
+from t2t_multimodel.data import vocabulary as vocabulary_lib
+
+
+def _train_texts(
+    problems: Sequence[problem_lib.Problem], vocab_file: str, tmp_dir: str
+) -> Iterator[str]:
+    """The train-split text of every feature that uses `vocab_file`."""
+    for problem in problems:
+        keys = [
+            k for k, f in problem.features.items() if f.vocabulary == vocab_file
+        ]
+        if not keys or problem_lib.TRAIN not in problem.generators:
+            continue
+        for example in problem.generate(problem_lib.TRAIN, tmp_dir):
+            for key in keys:
+                yield example[key]
+
+
+def load_or_build_vocabularies(
+    problems: Sequence[problem_lib.Problem],
+    data_dir: str,
+    tmp_dir: str,
+    vocab_size: int = 8192,
+    *,
+    verbose: bool = True,
+) -> dict[str, vocabulary_lib.Vocabulary]:
+    """Every vocabulary file `problems` use: loaded if present, else built.
+
+    A missing file is built from the train text of all of `problems` that
+    name it. An existing file is reused as it is, even if it was built from
+    other problems (as T2T does), so that shards stay compatible.
+    """
+    vocabularies = {}
+    names = sorted(set().union(*(p.text_vocabularies for p in problems)))
+    for name in names:
+        path = os.path.join(data_dir, name)
+        if os.path.exists(path):
+            vocabularies[name] = vocabulary_lib.Vocabulary.load(path)
+            if verbose:
+                print(f"Reusing vocabulary {path}", file=sys.stderr)
+            continue
+        if verbose:
+            print(f"Building vocabulary {path} ...", file=sys.stderr)
+        vocabularies[name] = vocabulary_lib.build_vocabulary(
+            _train_texts(problems, name, tmp_dir), path, vocab_size
+        )
+    return vocabularies
+
+
+def _split_shards(
+    problem: problem_lib.Problem, split: str, num_shards: int | None
+) -> int:
+    if split != problem_lib.TRAIN:
+        return 1
+    return num_shards or problem.num_shards
+
+
+def _summary(
+    results: dict[str, dict[str, tfrecord.SplitStats]],
+    vocabularies: dict[str, vocabulary_lib.Vocabulary],
+    split_seconds: dict[tuple[str, str], float],
+    seconds: float,
+) -> str:
+    lines = [
+        f"{'problem':<32} {'split':<6} {'examples':>9} {'tokens':>11} "
+        f"{'seconds':>8}"
+    ]
+    for name, splits in results.items():
+        for split, stats in splits.items():
+            tokens = sum(stats.num_tokens.values())
+            lines.append(
+                f"{name:<32} {split:<6} {stats.num_examples:>9} {tokens:>11} "
+                f"{split_seconds[name, split]:>8.1f}  "
+                f"({len(stats.shards_written)} shards written, "
+                f"{len(stats.shards_skipped)} kept)"
+            )
+    for name, vocab in vocabularies.items():
+        lines.append(f"vocabulary {name}: {vocab.vocab_size} ids")
+    lines.append(f"done in {seconds:.1f} s")
+    return "\n".join(lines)
+
+
+def _from_tfds(
+    problem: problem_lib.Problem, tfds_data_dir: str | None
+) -> problem_lib.Problem:
+    if not tfds_sources.has_source(problem.name):
+        print(
+            f"{problem.name} has no TFDS source: reading its raw files",
+            file=sys.stderr,
+        )
+        return problem
+    return tfds_sources.with_tfds_source(problem, tfds_data_dir)
+
+
+def generate_data(
+    *,
+    problem_names: str | Sequence[str],
+    data_dir: str,
+    tmp_dir: str,
+    num_shards: int | None = None,
+    vocab_size: int = 8192,
+    verbose: bool = True,
+    source: str = "raw",
+    tfds_data_dir: str | None = None,
+) -> dict[str, dict[str, tfrecord.SplitStats]]:
+    """Generates the vocabulary and the TFRecord shards of problems.
+
+    Args:
+      problem_names: registered problem and mixture names (a list, or one
+        comma-separated string); mixtures expand to their problems.
+      data_dir: output directory (shards, metadata, vocabulary).
+      tmp_dir: where the raw files are (see each problem's `raw_files_help`).
+      num_shards: train shards per problem (default: `problem.num_shards`);
+        other splits get one shard.
+      vocab_size: size bound of a vocabulary that has to be built.
+      verbose: show progress bars and print the summary.
+      source: `"raw"` reads the raw files in `tmp_dir`; `"tfds"` reads the
+        prepared TensorFlow Datasets of `problems.tfds_sources.SOURCES`
+        (problems without a TFDS builder, such as parsing, still read their
+        raw files, with a warning).
+      tfds_data_dir: the TFDS data_dir (None: TFDS's default).
+
+    Returns:
+      problem name -> split -> `tfrecord.SplitStats`.
+
+    Raises:
+      registry.UnknownNameError: an unknown name (lists the nearest names).
+      problem_lib.MissingDataError: raw files are missing (the problem's
+        message says which files go where), or a TFDS dataset is not
+        prepared (the message gives the `tfds build` command).
+    """
+    start = time.monotonic()
+    problems = registry.resolve(problem_names)
+    if not problems:
+        raise ValueError("no problem given")
+    if source == "tfds":
+        problems = [_from_tfds(p, tfds_data_dir) for p in problems]
+    elif source != "raw":
+        raise ValueError(f"source must be 'raw' or 'tfds', not {source!r}")
+    os.makedirs(data_dir, exist_ok=True)
+    os.makedirs(tmp_dir, exist_ok=True)
+    vocabularies = load_or_build_vocabularies(
+        problems, data_dir, tmp_dir, vocab_size, verbose=verbose
+    )
+    results: dict[str, dict[str, tfrecord.SplitStats]] = {}
+    split_seconds = {}
+    for problem in problems:
+        results[problem.name] = {}
+        for split in problem.generators:
+            split_start = time.monotonic()
+            bar = tqdm.tqdm(
+                desc=f"{problem.name} {split}",
+                unit=" examples",
+                disable=not verbose,
+                file=sys.stderr,
+            )
+            with bar:
+                results[problem.name][split] = tfrecord.write_split(
+                    problem.generate(split, tmp_dir),
+                    problem.features,
+                    vocabularies,
+                    data_dir,
+                    problem.name,
+                    split,
+                    _split_shards(problem, split, num_shards),
+                    progress=bar.update,
+                )
+            split_seconds[problem.name, split] = time.monotonic() - split_start
+    if verbose:
+        total = time.monotonic() - start
+        print(_summary(results, vocabularies, split_seconds, total))
+    return results
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """datagen's flags (defined when the program runs, not on import)."""
+    flags.DEFINE_list("problem", None, "Problem or mixture names (comma list).")
+    flags.DEFINE_string("data_dir", None, "Output directory for TFRecords.")
+    flags.DEFINE_string("tmp_dir", None, "Directory holding the raw files.")
+    flags.DEFINE_integer(
+        "num_shards", None, "Train shards per problem (default: the problem's)."
+    )
+    flags.DEFINE_enum(
+        "source",
+        "raw",
+        ["raw", "tfds"],
+        "Raw files in tmp_dir, or prepared TFDS.",
+    )
+    flags.DEFINE_string(
+        "tfds_data_dir", None, "TFDS data_dir (default: TFDS's own default)."
+    )
+    flags.DEFINE_bool(
+        "list_problems", False, "Print every problem and mixture, one a line."
+    )
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    import problems  # noqa: F401  (registers every problem and mixture)
+
+    if FLAGS.list_problems:
+        for name in registry.list_problems() + registry.list_mixtures():
+            print(name)
+        return 0
+    required = ["problem", "data_dir"]
+    if FLAGS.source == "raw":
+        required.append("tmp_dir")
+    missing = [f for f in required if not FLAGS[f].value]
+    if missing:
+        raise errors.UserError(
+            "missing " + ", ".join(f"--{f}" for f in missing) + "; see --help"
+        )
+    generate_data(
+        problem_names=FLAGS.problem,
+        data_dir=FLAGS.data_dir,
+        # TFDS problems ignore tmp_dir; ones without a builder read it.
+        tmp_dir=FLAGS.tmp_dir or FLAGS.data_dir,
+        num_shards=FLAGS.num_shards,
+        source=FLAGS.source,
+        tfds_data_dir=FLAGS.tfds_data_dir,
+    )
+    return 0
+
+
+def run() -> None:
+    """The console entry point."""
+    cli.start(
+        main, prog="t2t-mm-datagen", doc=__doc__, define_flags=define_flags
+    )

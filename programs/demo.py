@@ -1,0 +1,586 @@
+"""t2t-mm-demo: the offline demo, README command 1 (SPEC.md section 1).
+
+  t2t-mm-demo [--steps=N] [--out=runs/demo] [--problems=demo_all]
+      [--gin_file=F ...] [--gin_bindings='HIDDEN_DIM = 64' ...]
+
+Generates the offline demo data, trains one tiny MultiModel jointly on every
+demo problem, evaluates it, exports it with a serving signature per problem,
+decodes a few dev examples per problem with the export and writes
+OUT/eval_results.json and OUT/training_curves.png. Settings are in the
+shipped experiments/demo.gin (extra --gin_file / --gin_bindings override
+them).
+A rerun resumes: datagen skips complete data, training continues from the
+last checkpoint, a finished run only reports again.
+
+One call runs the whole offline demo into `out_dir`:
+
+1. datagen: the demo problems' raw data (installed Debian/PyPI packages) to
+   the shared vocabulary and TFRecords in `out_dir/data` (raw scratch files
+   in `out_dir/tmp`); a problem whose shards are complete is skipped;
+2. training: ONE MultiModel trained jointly on all of them (`train_fn`, the
+   trainer's `loop.train` as gin configures it) in `out_dir/model`, with a
+   progress bar; a rerun resumes from the last checkpoint and a finished run
+   is not trained again;
+3. evaluation on every problem's dev split (by the trainer, several times
+   during training and at the end);
+4. export of a SavedModel with one serving signature per problem, on raw
+   inputs, to `out_dir/export`; it is reloaded with plain TensorFlow and
+   decodes a few dev examples of every problem (source, reference, output);
+5. the report: `out_dir/eval_results.json`, `out_dir/training_curves.png`
+   and a results table (`demo_report.py`).
+
+Keyword-only arguments and no flags: `bin/t2t-mm-demo` and the tests call it
+alike (STYLE.md section 5).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import io
+import json
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import soundfile
+import tensorflow as tf
+import tqdm
+from absl import flags
+
+from problems import problem as problem_lib
+from problems import registry
+from problems.demo import mixtures as demo_mixture
+from programs import cli, datagen, demo_report, gin_setup
+from t2t_multimodel import errors
+from t2t_multimodel.data import pipeline, tfrecord
+from t2t_multimodel.decoding import decoder as decoder_lib
+from t2t_multimodel.export import saved_model
+from t2t_multimodel.training import checkpoints, configs, evaluation
+
+DEFAULT_OUT_DIR = os.path.join("runs", "demo")
+DEFAULT_PROBLEMS = demo_mixture.DEMO_ALL.name
+_CAPS_FILE = "demo_caps.json"
+_RUNNER_LOGGER = "t2t_multimodel.training.runner"
+_LOG_LINE = re.compile(r"step (\d+)/\d+\s+(\S+)\s+loss (\S+)")
+
+
+def _print(message: str, verbose: bool) -> None:
+    if verbose:
+        print(message, flush=True)
+
+
+def _capped(generate: problem_lib.Generator, limit: int):
+    def generate_capped(tmp_dir: str) -> Iterator[problem_lib.Example]:
+        for index, example in enumerate(generate(tmp_dir)):
+            if index >= limit:
+                return
+            yield example
+
+    return generate_capped
+
+
+def cap_problem(
+    problem: problem_lib.Problem,
+    *,
+    max_train: int | None = None,
+    max_dev: int | None = None,
+) -> problem_lib.Problem:
+    """`problem` with at most `max_train` / `max_dev` examples (a new value).
+
+    The name, features and space ids stay, so the shards and the model are
+    those of the registered problem; only the generators stop early.
+    """
+    limits = {problem_lib.TRAIN: max_train, problem_lib.DEV: max_dev}
+    generators = {
+        split: gen if limits.get(split) is None else _capped(gen, limits[split])
+        for split, gen in problem.generators.items()
+    }
+    return dataclasses.replace(problem, generators=generators)
+
+
+def resolve_problems(
+    names: str | Sequence[str],
+) -> tuple[list[problem_lib.Problem], list[float] | None]:
+    """The problems of `names` and, for one mixture, its sampling rates."""
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    problems = registry.resolve(names)
+    rates = None
+    if len(names) == 1 and isinstance(registry.get(names[0]), registry.Mixture):
+        rates = [
+            rate for _, rate in registry.get_mixture(names[0]).problem_rates
+        ]
+    return problems, rates
+
+
+def _data_complete(problem: problem_lib.Problem, data_dir: str) -> bool:
+    for split in problem.generators:
+        meta = tfrecord.read_meta(data_dir, problem.name, split)
+        if not meta or len(meta.get("shards", {})) != meta.get("num_shards"):
+            return False
+        try:
+            pipeline.find_shards(problem, split, data_dir)
+        except (pipeline.MissingShardsError, pipeline.ShardMismatchError):
+            return False
+    return True
+
+
+def generate(
+    problems: Sequence[problem_lib.Problem],
+    *,
+    data_dir: str,
+    tmp_dir: str,
+    caps: Mapping[str, Any],
+    verbose: bool = True,
+) -> list[str]:
+    """Runs datagen for the problems whose data is missing or incomplete.
+
+    A problem counts as done when every split's shards are complete and were
+    written with the same example caps (recorded in `data_dir`).
+
+    Returns:
+      The names of the problems generated now.
+    """
+    os.makedirs(data_dir, exist_ok=True)
+    caps_path = os.path.join(data_dir, _CAPS_FILE)
+    recorded = {}
+    if os.path.exists(caps_path):
+        with open(caps_path) as f:
+            recorded = json.load(f)
+    todo = [
+        p
+        for p in problems
+        if recorded.get(p.name) != caps or not _data_complete(p, data_dir)
+    ]
+    if todo:
+        _print(f"datagen: {', '.join(p.name for p in todo)}", verbose)
+        datagen.generate_data(
+            problem_names=todo,
+            data_dir=data_dir,
+            tmp_dir=tmp_dir,
+            verbose=verbose,
+        )
+        recorded.update({p.name: caps for p in todo})
+        checkpoints.write_json_atomic(caps_path, recorded)
+    else:
+        _print(f"datagen: all data is in {data_dir}", verbose)
+    return [p.name for p in todo]
+
+
+class _ProgressHandler(logging.Handler):
+    """Moves a tqdm bar with the trainer's per-step log lines."""
+
+    def __init__(self, bar: tqdm.tqdm):
+        super().__init__(logging.INFO)
+        self.bar = bar
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = _LOG_LINE.match(record.getMessage())
+        if match:
+            step = int(match.group(1))
+            self.bar.update(max(0, step - self.bar.n))
+            self.bar.set_postfix_str(
+                f"{match.group(2)} loss {float(match.group(3)):.3f}"
+            )
+
+
+def _finished(model_dir: str, steps: int) -> bool:
+    """Whether `model_dir` holds a checkpoint and dev results at `steps`."""
+    path = os.path.join(model_dir, "eval_results.json")
+    latest = tf.train.latest_checkpoint(model_dir)
+    if latest is None or not os.path.exists(path):
+        return False
+    with open(path) as f:
+        step = json.load(f).get("step", -1)
+    return step >= steps and int(latest.rsplit("-", 1)[-1]) == step
+
+
+def train(
+    problems: Sequence[problem_lib.Problem],
+    *,
+    train_fn: Callable[..., Mapping[str, Any]],
+    data_dir: str,
+    model_dir: str,
+    steps: int,
+    data: configs.DataConfig,
+    evaluation_config: evaluation.EvalConfig,
+    checkpoint: configs.CheckpointConfig,
+    verbose: bool = True,
+) -> None:
+    """Trains (or resumes) the joint model up to `steps`, with a bar."""
+    if _finished(model_dir, steps):
+        _print(f"training: {model_dir} is trained to step {steps}", verbose)
+        return
+    bar = tqdm.tqdm(
+        total=steps, desc="training", unit="step", disable=not verbose
+    )
+    logger = logging.getLogger(_RUNNER_LOGGER)
+    handler = _ProgressHandler(bar)
+    old_level, old_propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # The bar replaces the per-step log lines.
+    try:
+        train_fn(
+            problems=problems,
+            data_dir=data_dir,
+            model_dir=model_dir,
+            train_steps=steps,
+            data=data,
+            evaluation=evaluation_config,
+            checkpoint=checkpoint,
+            log_every=1,
+        )
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        logger.propagate = old_propagate
+        bar.close()
+
+
+def _wav_bytes(waveform: np.ndarray, sample_rate: int = 16000) -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(
+        buffer, waveform, sample_rate, format="WAV", subtype="PCM_16"
+    )
+    return buffer.getvalue()
+
+
+def _raw_request(problem: problem_lib.Problem, example: Mapping) -> tuple:
+    """`(request bytes, shown source, shown reference)` of a raw example."""
+    kind = decoder_lib.input_kind(problem)
+    source = example["inputs"]
+    if kind == decoder_lib.TEXT:
+        request, shown = source.encode("utf-8"), source
+    elif kind == decoder_lib.IMAGE:
+        request, shown = source, f"<image, {len(source)} bytes>"
+    else:
+        waveform = np.asarray(source, np.float32)
+        request = _wav_bytes(waveform)
+        shown = f"<speech, {waveform.shape[0] / 16000:.1f} s WAV>"
+    reference = example["targets"]
+    names = problem.class_names
+    if not isinstance(reference, str):
+        reference = names[int(reference)] if names else str(int(reference))
+    return request, shown, reference
+
+
+def decode_examples(
+    export_dir: str,
+    problems: Sequence[problem_lib.Problem],
+    *,
+    tmp_dir: str,
+    count: int,
+) -> dict[str, list[dict[str, str]]]:
+    """Decodes `count` dev examples per problem with the reloaded export.
+
+    Each problem's serving signature is called on raw requests (text, image
+    bytes, WAV bytes), as a served model would be.
+    """
+    import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
+
+    loaded = tf.saved_model.load(export_dir)
+    decoded = {}
+    for problem in problems:
+        examples = []
+        for index, example in enumerate(problem.generate("dev", tmp_dir)):
+            if index >= count:
+                break
+            examples.append(_raw_request(problem, example))
+        if not examples:
+            continue
+        name = decoder_lib.INPUT_NAMES[decoder_lib.input_kind(problem)]
+        requests = tf.constant([request for request, _, _ in examples])
+        outputs = loaded.signatures[problem.name](**{name: requests})
+        key = "classes" if "classes" in outputs else "outputs"
+        answers = [a.decode("utf-8") for a in outputs[key].numpy().tolist()]
+        decoded[problem.name] = [
+            {"source": shown, "reference": reference, "output": answer}
+            for (_, shown, reference), answer in zip(examples, answers)
+        ]
+    return decoded
+
+
+def export(
+    problems: Sequence[problem_lib.Problem],
+    *,
+    model_dir: str,
+    data_dir: str,
+    export_dir: str,
+    beam_size: int,
+    max_decode_length: int,
+) -> str:
+    """Exports the newest checkpoint (skipped when the export is newer)."""
+    index = os.path.join(model_dir, "checkpoint")
+    stamp = os.path.join(export_dir, "saved_model.pb")
+    if os.path.exists(stamp) and os.path.getmtime(stamp) > os.path.getmtime(
+        index
+    ):
+        return export_dir
+    model = decoder_lib.restore_model(model_dir)
+    vocabulary = None
+    for problem in problems:
+        vocabulary = vocabulary or decoder_lib.find_vocabulary(
+            problem, [data_dir]
+        )
+    return saved_model.export(
+        model=model,
+        problems=problems,
+        vocabulary=vocabulary,
+        export_dir=export_dir,
+        beam_size=beam_size,
+        max_length=max_decode_length,
+        overwrite=True,
+    )
+
+
+def _report_rows(problems, results, seen) -> list[dict[str, Any]]:
+    rows = []
+    for problem in problems:
+        metric = demo_report.headline_metric(problem.metrics)
+        values = results.get(problem.name, {})
+        rows.append(
+            {
+                "problem": problem.name,
+                "metric": metric,
+                "value": values.get(metric),
+                "dev_examples": values.get("examples", 0),
+                "examples_seen": seen[problem.name]["examples"],
+                "steps": seen[problem.name]["steps"],
+            }
+        )
+    return rows
+
+
+def run_demo(
+    *,
+    out_dir: str = DEFAULT_OUT_DIR,
+    steps: int,
+    problems: str | Sequence[str] = DEFAULT_PROBLEMS,
+    train_fn: Callable[..., Mapping[str, Any]],
+    data: configs.DataConfig | None = None,
+    evaluation_config: evaluation.EvalConfig | None = None,
+    checkpoint: configs.CheckpointConfig | None = None,
+    num_evals: int = 5,
+    max_train_examples: int | None = None,
+    max_dev_examples: int | None = None,
+    num_decode_examples: int = 3,
+    beam_size: int = 4,
+    max_decode_length: int = 64,
+    verbose: bool = True,
+) -> dict[str, Any]:
+    """Runs the offline demo into `out_dir` (see the module docstring).
+
+    Args:
+      out_dir: `data/`, `tmp/`, `model/`, `export/`, `eval_results.json` and
+        `training_curves.png` go here.
+      steps: training steps in all (a rerun resumes up to them).
+      problems: problem or mixture names (a list or a comma list); a single
+        mixture also gives the sampling rates when `data.mixing` is
+        `proportional` and `data.rates` is unset.
+      train_fn: the trainer, `loop.train` with the model and the learning
+        rate schedule bound (gin or `functools.partial`); called with the
+        problems, directories, steps and the configs below.
+      data: batching and mixing (None: the defaults).
+      evaluation_config: dev evaluation (None: the defaults); its `every`
+        is replaced by `steps // num_evals`.
+      checkpoint: checkpointing (None: the defaults); its `every` is
+        replaced the same way, so a killed run resumes from the last
+        evaluation.
+      num_evals: dev evaluations during training (plus the final one).
+      max_train_examples: cap on each problem's train examples (None: all).
+      max_dev_examples: cap on each problem's dev examples (None: all).
+      num_decode_examples: dev examples decoded per problem by the export.
+      beam_size: beam size of the exported decoders (1: greedy).
+      max_decode_length: output tokens at most when decoding.
+      verbose: progress bars, the table and the examples on stdout.
+
+    Returns:
+      The dict written to `out_dir/eval_results.json`.
+    """
+    data = data or configs.DataConfig()
+    evaluation_config = evaluation_config or evaluation.EvalConfig()
+    checkpoint = checkpoint or configs.CheckpointConfig()
+    timings: dict[str, float] = {}
+    start = time.monotonic()
+    selected, rates = resolve_problems(problems)
+    caps = {"max_train": max_train_examples, "max_dev": max_dev_examples}
+    selected = [
+        cap_problem(p, max_train=max_train_examples, max_dev=max_dev_examples)
+        for p in selected
+    ]
+    paths = {
+        name: os.path.join(out_dir, name)
+        for name in ("data", "tmp", "model", "export")
+    }
+    generate(
+        selected,
+        data_dir=paths["data"],
+        tmp_dir=paths["tmp"],
+        caps=caps,
+        verbose=verbose,
+    )
+    timings["datagen_s"] = time.monotonic() - start
+    if data.mixing == "proportional" and data.rates is None and rates:
+        data = dataclasses.replace(data, rates=tuple(rates))
+    every = max(1, steps // max(1, num_evals))
+    train(
+        selected,
+        train_fn=train_fn,
+        data_dir=paths["data"],
+        model_dir=paths["model"],
+        steps=steps,
+        data=data,
+        evaluation_config=dataclasses.replace(evaluation_config, every=every),
+        checkpoint=dataclasses.replace(checkpoint, every=every),
+        verbose=verbose,
+    )
+    timings["training_s"] = time.monotonic() - start - sum(timings.values())
+    _print("exporting the SavedModel ...", verbose)
+    export(
+        selected,
+        model_dir=paths["model"],
+        data_dir=paths["data"],
+        export_dir=paths["export"],
+        beam_size=beam_size,
+        max_decode_length=max_decode_length,
+    )
+    decoded = decode_examples(
+        paths["export"],
+        selected,
+        tmp_dir=paths["tmp"],
+        count=num_decode_examples,
+    )
+    timings["export_decode_s"] = (
+        time.monotonic() - start - sum(timings.values())
+    )
+    return report(
+        selected,
+        out_dir=out_dir,
+        model_dir=paths["model"],
+        decoded=decoded,
+        timings=timings,
+        verbose=verbose,
+    )
+
+
+def report(
+    problems: Sequence[problem_lib.Problem],
+    *,
+    out_dir: str,
+    model_dir: str,
+    decoded: Mapping[str, Any],
+    timings: Mapping[str, float],
+    verbose: bool = True,
+) -> dict[str, Any]:
+    """Writes `eval_results.json` and the curves; prints table and examples."""
+    with open(os.path.join(model_dir, "eval_results.json")) as f:
+        trainer_results = json.load(f)
+    train_series = demo_report.read_scalars(os.path.join(model_dir, "train"))
+    eval_series = demo_report.read_scalars(os.path.join(model_dir, "eval"))
+    names = [p.name for p in problems]
+    seen = demo_report.examples_seen(train_series, names)
+    metrics = {p.name: demo_report.headline_metric(p.metrics) for p in problems}
+    curves = demo_report.plot_curves(
+        os.path.join(out_dir, "training_curves.png"),
+        train=train_series,
+        eval_=eval_series,
+        problem_metrics=metrics,
+    )
+    per_problem = {}
+    for name in names:
+        values = dict(trainer_results["problems"].get(name, {}))
+        values["examples_seen"] = seen[name]["examples"]
+        values["train_steps"] = seen[name]["steps"]
+        values["headline_metric"] = metrics[name]
+        per_problem[name] = values
+    results = {
+        "step": trainer_results["step"],
+        "decoding": trainer_results.get("decoding"),
+        "problems": per_problem,
+        "decoded_examples": dict(decoded),
+        "timings_s": {k: round(v, 1) for k, v in timings.items()},
+        "model_dir": model_dir,
+        "export_dir": os.path.join(out_dir, "export"),
+        "training_curves": curves,
+    }
+    checkpoints.write_json_atomic(
+        os.path.join(out_dir, "eval_results.json"), results
+    )
+    if verbose:
+        print()
+        print(demo_report.examples_text(decoded))
+        print()
+        print(f"Dev results at step {results['step']}:")
+        print(
+            demo_report.results_table(_report_rows(problems, per_problem, seen))
+        )
+        times = ", ".join(f"{k[:-2]} {v:.0f} s" for k, v in timings.items())
+        print(f"\n{times}")
+        print(f"Results: {os.path.join(out_dir, 'eval_results.json')}")
+        print(f"Curves:  {curves}")
+        print(f"Export:  {results['export_dir']}")
+        sys.stdout.flush()
+    return results
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """The demo's flags (defined when the program runs, not on import)."""
+    flags.DEFINE_integer("steps", None, "Training steps (default: demo.gin's).")
+    flags.DEFINE_string("out", "runs/demo", "Output directory.")
+    flags.DEFINE_string(
+        "problems", "demo_all", "Problems or mixture (comma list)."
+    )
+    flags.DEFINE_multi_string(
+        "gin_file", [], "Extra gin files (after demo.gin)."
+    )
+    flags.DEFINE_multi_string("gin_bindings", [], "Extra gin bindings.")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    import gin
+
+    from t2t_multimodel.training import loop
+
+    # Made configurable before parsing: gin locks its registry then.
+    train_using_gin = gin.configurable(loop.train)
+    run_demo_using_gin = gin.configurable(run_demo)
+    out = os.path.abspath(FLAGS.out)
+    gin_setup.parse(
+        ["experiments/demo.gin", *FLAGS.gin_file],
+        FLAGS.gin_bindings,
+        program_bindings=gin_setup.flag_bindings(
+            [
+                ("DATA_DIR", os.path.join(out, "data")),
+                ("MODEL_DIR", os.path.join(out, "model")),
+                ("PROBLEMS", FLAGS.problems),
+            ]
+        ),
+    )
+    steps = FLAGS.steps or gin.query_parameter("TRAIN_STEPS/macro.value")
+    model_dir = os.path.join(out, "model")
+    run_demo_using_gin(
+        out_dir=out,
+        steps=int(steps),
+        problems=FLAGS.problems,
+        train_fn=functools.partial(
+            train_using_gin,
+            on_start=lambda: gin_setup.write_operative_config(model_dir),
+        ),
+    )
+
+
+def run() -> None:
+    """The console entry point."""
+    cli.start(main, prog="t2t-mm-demo", doc=__doc__, define_flags=define_flags)
