@@ -276,7 +276,11 @@ def _open(source: str, offset: int, timeout: float):
     except urllib.error.URLError as e:
         if isinstance(e.reason, (TimeoutError, ConnectionResetError)):
             raise _Interrupted(f"{e.reason}") from None
-        host = urllib.parse.urlsplit(source).netloc or source
+        host = urllib.parse.urlsplit(source).netloc
+        if not host:  # A file:// mirror.
+            raise DownloadError(
+                f"cannot read {source} ({e.reason}): is the file on the mirror?"
+            ) from None
         raise DownloadError(
             f"cannot reach {host} to download {source} ({e.reason}). Check "
             f"the network or proxy, set a mirror (--mirror or "

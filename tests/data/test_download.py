@@ -237,6 +237,15 @@ class TestDownload:
         )
         assert _read(path) == CONTENT
 
+    def test_file_mirror_without_the_file(self, tmp_path):
+        with pytest.raises(download.DownloadError, match="on the mirror"):
+            download.download(
+                "http://h/wmt13/x.tgz",
+                str(tmp_path),
+                mirror=tmp_path.as_uri(),
+                progress=False,
+            )
+
     def test_filename_must_be_plain(self, tmp_path):
         with pytest.raises(ValueError, match="plain file name"):
             download.download("http://h/x", str(tmp_path), filename="../x")
