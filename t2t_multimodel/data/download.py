@@ -5,7 +5,8 @@ library's urllib (no extra dependency), the way T2T's `maybe_download` did,
 plus what a 30 GB corpus needs:
 - **Skip.** A file already under its final name is not fetched again; its
   size and checksums are verified where known (a mismatch is an error that
-  leaves the file alone: it may be the user's).
+  leaves the file alone: it may be the user's). A stamp `.<name>.verified`
+  (digests, size, mtime) spares rehashing an unchanged file on later runs.
 - **Resume.** Bytes arrive in `<name>.partial`; an interrupted transfer
   (dropped connection, timeout, Ctrl-C) keeps them, and the next attempt,
   in this call or a later one, asks for the rest with an HTTP `Range:
@@ -31,6 +32,7 @@ import contextlib
 import dataclasses
 import hashlib
 import http.client
+import json
 import logging
 import os
 import re
@@ -190,10 +192,56 @@ def verify_file(
     expected = _expected(size, md5, sha256)
     problem = _mismatch(path, expected, _digests(path, expected.algorithms))
     if problem:
-        raise ChecksumMismatchError(
-            f"{path} does not match its published {problem}. Delete it to "
-            "download it again, or replace it with the published file."
-        )
+        raise ChecksumMismatchError(_present_mismatch(path, problem))
+
+
+def _present_mismatch(path: str, problem: str) -> str:
+    return (
+        f"{path} does not match its published {problem}. Delete it to "
+        "download it again, or replace it with the published file."
+    )
+
+
+def _stamp_path(path: str) -> str:
+    directory, name = os.path.split(path)
+    return os.path.join(directory, f".{name}.verified")
+
+
+def _write_stamp(path: str, digests: Mapping[str, str]) -> None:
+    """Records the digests of `path` as it is now (size, mtime)."""
+    stat = os.stat(path)
+    record = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, **digests}
+    with contextlib.suppress(OSError):  # Only a cache.
+        with open(_stamp_path(path), "w") as f:
+            json.dump(record, f)
+
+
+def _verify_present(path: str, expected: _Expected) -> None:
+    """`verify_file`, without rehashing a file this module verified before.
+
+    A stamp `.<name>.verified` beside the file holds its digests with its
+    size and mtime; while those match, a 30 GB archive is not hashed again
+    on every datagen run.
+    """
+    stat = os.stat(path)
+    with contextlib.suppress(OSError, ValueError):
+        with open(_stamp_path(path)) as f:
+            stamp = json.load(f)
+        if (
+            stamp.get("size") == stat.st_size
+            and stamp.get("mtime_ns") == stat.st_mtime_ns
+            and (expected.size is None or expected.size == stat.st_size)
+            and all(
+                stamp.get(a) == getattr(expected, a)
+                for a in expected.algorithms
+            )
+        ):
+            return
+    digests = _digests(path, expected.algorithms)
+    problem = _mismatch(path, expected, digests)
+    if problem:
+        raise ChecksumMismatchError(_present_mismatch(path, problem))
+    _write_stamp(path, digests)
 
 
 def _expected(size, md5, sha256) -> _Expected:
@@ -434,7 +482,7 @@ def download(
     os.makedirs(directory, exist_ok=True)
     final = os.path.join(directory, name)
     if os.path.isfile(final):
-        verify_file(final, size=size, md5=md5, sha256=sha256)
+        _verify_present(final, expected)
         _LOG.info("%s is present: not downloaded", final)
         return final
     partial = _Partial(final + PARTIAL_SUFFIX, expected.algorithms)
@@ -463,6 +511,7 @@ def download(
             "check the URL and mirror."
         )
     os.replace(partial.path, final)
+    _write_stamp(final, partial.digests())
     return final
 
 

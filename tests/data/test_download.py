@@ -107,7 +107,10 @@ class TestDownload:
         )
         assert path == str(tmp_path / "tmp" / "x.tgz")
         assert _read(path) == CONTENT
-        assert os.listdir(tmp_path / "tmp") == ["x.tgz"]
+        assert sorted(os.listdir(tmp_path / "tmp")) == [
+            ".x.tgz.verified",  # The digests, so a rerun skips hashing.
+            "x.tgz",
+        ]
         assert _ranges(server) == [None]
 
     def test_present_file_is_skipped(self, server, tmp_path):
@@ -118,6 +121,20 @@ class TestDownload:
         )
         assert _read(path) == CONTENT
         assert len(server.requests) == 1
+
+    def test_present_file_is_hashed_once(self, tmp_path, monkeypatch):
+        path = tmp_path / "x.tgz"
+        path.write_bytes(CONTENT)
+        url = "http://127.0.0.1:9/data/x.tgz"  # Never contacted.
+        download.download(url, str(tmp_path), sha256=SHA256)
+        monkeypatch.setattr(download, "_digests", None)  # Must not hash.
+        download.download(url, str(tmp_path), sha256=SHA256)
+        monkeypatch.undo()
+        mtime = path.stat().st_mtime_ns
+        path.write_bytes(b"\0" * len(CONTENT))  # Changed: hashed again.
+        os.utime(path, ns=(mtime + 10**9, mtime + 10**9))  # (Clock ticks.)
+        with pytest.raises(download.ChecksumMismatchError, match="sha256"):
+            download.download(url, str(tmp_path), sha256=SHA256)
 
     def test_present_file_that_differs_is_an_error_and_kept(self, tmp_path):
         (tmp_path / "x.tgz").write_bytes(b"not it")
