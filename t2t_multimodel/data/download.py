@@ -16,10 +16,7 @@ plus what a 30 GB corpus needs:
   `os.replace` only once it is complete (the announced length) and matches
   the known size, MD5 and SHA-256. A mismatch deletes it and raises
   `ChecksumMismatchError` naming the URL, the expected and the actual value.
-- **Mirror.** `mirror_url` swaps the origin's scheme and host for a mirror's
-  (rule in its docstring); programs take it from a flag or the
-  `T2T_MM_MIRROR` environment variable through `resolve_mirror` (the library
-  itself never reads the environment, STYLE.md section 9).
+- **Mirror.** `mirror=` fetches from a mirror instead (`mirrors.py`).
 Failures (HTTP errors, no network, interrupted for good) raise
 `DownloadError`, a `UserError`: the programs print it as one paragraph.
 Two processes must not download the same file into one directory at once
@@ -44,14 +41,13 @@ from collections.abc import Mapping
 import tqdm
 
 from t2t_multimodel import errors
+from t2t_multimodel.data import mirrors
 
 _LOG = logging.getLogger(__name__)
 
-MIRROR_ENV = "T2T_MM_MIRROR"
 PARTIAL_SUFFIX = ".partial"
 _CHUNK = 1 << 20  # Bytes per read (and per progress-bar update).
 _USER_AGENT = "t2t-multimodel-datagen (Python urllib)"
-_MIRROR_SCHEMES = ("http", "https", "ftp", "file")
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _UNSATISFIABLE = re.compile(r"bytes\s+\*/(\d+)")
 
@@ -77,75 +73,6 @@ class _Expected:
 
 class _Interrupted(Exception):
     """The transfer stopped early; the partial file holds what came."""
-
-
-# Mirrors.
-
-
-def _parse_mirror(mirror: str) -> urllib.parse.SplitResult:
-    parts = urllib.parse.urlsplit(mirror.strip())
-    remote = parts.scheme in ("http", "https", "ftp")
-    if (
-        parts.scheme not in _MIRROR_SCHEMES
-        or (remote and not parts.netloc)
-        or parts.query
-        or parts.fragment
-    ):
-        raise DownloadError(
-            f"bad mirror {mirror!r}: expected scheme://host[:port][/path] "
-            f"with a scheme among {', '.join(_MIRROR_SCHEMES)} (e.g. "
-            "http://127.0.0.1:8000/corpora or file:///srv/corpora), without "
-            f"query or fragment (set by --mirror or ${MIRROR_ENV})."
-        )
-    return parts
-
-
-def mirror_url(url: str, mirror: str | None) -> str:
-    """The URL of `url`'s file on `mirror` (`url` itself without a mirror).
-
-    Rule: the mirror's scheme and host (with port and user) replace the
-    origin's; the mirror's path, without a trailing `/`, goes in front of
-    the origin's path; the origin's query is kept. So with mirror
-    `http://127.0.0.1:8000/base`, `https://www.statmt.org/wmt13/x.tgz`
-    becomes `http://127.0.0.1:8000/base/wmt13/x.tgz`, and with
-    `file:///srv/m` it becomes `file:///srv/m/wmt13/x.tgz`. One mirror
-    serves every origin host, so it holds each file under its origin path
-    (the paths of the public corpora do not collide,
-    `data/public_corpora.py`).
-
-    Raises:
-      DownloadError: `mirror` is not `scheme://host[:port][/path]`.
-    """
-    if not mirror:
-        return url
-    base = _parse_mirror(mirror)
-    origin = urllib.parse.urlsplit(url)
-    path = base.path.rstrip("/") + "/" + origin.path.lstrip("/")
-    return urllib.parse.urlunsplit(
-        (base.scheme, base.netloc, path, origin.query, "")
-    )
-
-
-def resolve_mirror(
-    flag_value: str | None, environ: Mapping[str, str]
-) -> str | None:
-    """The mirror a program should use: its flag, else `$T2T_MM_MIRROR`.
-
-    Args:
-      flag_value: the program's `--mirror` value (None or empty: unset).
-      environ: the environment (`os.environ`), read by the program only.
-
-    Returns:
-      The mirror without a trailing `/`, or None when neither is set.
-
-    Raises:
-      DownloadError: the value is not a mirror URL (see `mirror_url`).
-    """
-    value = (flag_value or "").strip() or environ.get(MIRROR_ENV, "").strip()
-    if not value:
-        return None
-    _parse_mirror(value)
-    return value.rstrip("/")
 
 
 # Verification.
@@ -332,7 +259,7 @@ def _open(source: str, offset: int, timeout: float):
         raise DownloadError(
             f"cannot reach {host} to download {source} ({e.reason}). Check "
             f"the network or proxy, set a mirror (--mirror or "
-            f"${MIRROR_ENV}), or place the file by hand."
+            f"${mirrors.MIRROR_ENV}), or place the file by hand."
         ) from None
     except (OSError, http.client.HTTPException) as e:
         raise _Interrupted(f"{type(e).__name__}: {e}") from None
@@ -460,7 +387,7 @@ def download(
       filename: its name there (default: the last part of the URL's path).
       sha256, md5: published hex digests to verify (either case).
       size: the published size in bytes.
-      mirror: fetch from this mirror instead (`mirror_url`).
+      mirror: fetch from this mirror instead (`mirrors.mirror_url`).
       progress: show a tqdm progress bar on stderr.
       attempts: transfers tried in this call; each one after an
         interruption resumes where the previous stopped.
@@ -470,7 +397,8 @@ def download(
       `directory/filename`.
 
     Raises:
-      DownloadError: HTTP error, unreachable host or bad mirror, or still
+      mirrors.MirrorError: `mirror` is not a mirror URL.
+      DownloadError: HTTP error, unreachable host, or still
         interrupted after `attempts` tries (the partial file is kept; run
         again to resume).
       ChecksumMismatchError: the size or a checksum differs (a downloaded
@@ -478,7 +406,7 @@ def download(
     """
     name = _target_name(url, filename)
     expected = _expected(size, md5, sha256)
-    source = mirror_url(url, mirror)
+    source = mirrors.mirror_url(url, mirror)
     os.makedirs(directory, exist_ok=True)
     final = os.path.join(directory, name)
     if os.path.isfile(final):
@@ -516,12 +444,9 @@ def download(
 
 
 __all__ = [
-    "MIRROR_ENV",
     "PARTIAL_SUFFIX",
     "ChecksumMismatchError",
     "DownloadError",
     "download",
-    "mirror_url",
-    "resolve_mirror",
     "verify_file",
 ]

@@ -268,44 +268,6 @@ class TestDownload:
             download.download("http://h/x", str(tmp_path), filename="../x")
 
 
-class TestMirrors:
-    @pytest.mark.parametrize(
-        "url, mirror, expected",
-        [
-            (
-                "https://www.statmt.org/wmt13/x.tgz",
-                "http://127.0.0.1:8000/base",
-                "http://127.0.0.1:8000/base/wmt13/x.tgz",
-            ),
-            (
-                "http://www.openslr.org/resources/12/dev-clean.tar.gz",
-                "https://m.example/",
-                "https://m.example/resources/12/dev-clean.tar.gz",
-            ),
-            ("http://h/a/b?x=1", "file:///srv/m", "file:///srv/m/a/b?x=1"),
-            ("http://h/a", None, "http://h/a"),
-        ],
-    )
-    def test_mirror_url(self, url, mirror, expected):
-        assert download.mirror_url(url, mirror) == expected
-
-    @pytest.mark.parametrize(
-        "bad", ["127.0.0.1:8000", "http://", "http://h/p?q=1", "gopher://h"]
-    )
-    def test_bad_mirror(self, bad):
-        with pytest.raises(download.DownloadError, match="bad mirror"):
-            download.mirror_url("http://h/a", bad)
-
-    def test_resolve_mirror(self):
-        env = {download.MIRROR_ENV: "http://env.example/m/"}
-        assert download.resolve_mirror(None, {}) is None
-        assert download.resolve_mirror("", {download.MIRROR_ENV: " "}) is None
-        assert download.resolve_mirror(None, env) == "http://env.example/m"
-        assert download.resolve_mirror("http://flag/", env) == "http://flag"
-        with pytest.raises(download.DownloadError, match="T2T_MM_MIRROR"):
-            download.resolve_mirror(None, {download.MIRROR_ENV: "nohost"})
-
-
 def test_verify_file(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(CONTENT)
