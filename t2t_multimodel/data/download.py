@@ -75,6 +75,10 @@ class _Interrupted(Exception):
     """The transfer stopped early; the partial file holds what came."""
 
 
+class _RangeRefused(_Interrupted):
+    """416 for a range the file does not have: the partial file is bad."""
+
+
 # Verification.
 
 
@@ -240,7 +244,7 @@ def _open(source: str, offset: int, timeout: float):
             e.close()
             if found and int(found.group(1)) == offset:
                 return None
-            raise _Interrupted(
+            raise _RangeRefused(
                 f"the server refused the range from byte {offset}"
             ) from None
         e.close()
@@ -301,7 +305,11 @@ def _transfer(
             return
         if partial.size > expected.size:
             partial.restart()
-    response = _open(source, partial.size, timeout)
+    try:
+        response = _open(source, partial.size, timeout)
+    except _RangeRefused:
+        partial.restart()  # Longer than the file: the next try starts anew.
+        raise
     if response is None:
         return
     with response:

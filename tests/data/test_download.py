@@ -192,6 +192,15 @@ class TestDownload:
         assert _read(path) == CONTENT  # 416 "bytes */N": it was complete.
         assert _ranges(server) == [f"bytes={len(CONTENT)}-"]
 
+    def test_partial_longer_than_the_file_restarts(self, server, tmp_path):
+        partial = tmp_path / ("x.tgz" + download.PARTIAL_SUFFIX)
+        partial.write_bytes(CONTENT + b"junk")
+        path = download.download(
+            f"{server.base}/data/x.tgz", str(tmp_path), progress=False
+        )
+        assert _read(path) == CONTENT
+        assert _ranges(server) == [f"bytes={len(CONTENT) + 4}-", None]
+
     def test_checksum_mismatch_leaves_no_file(self, server, tmp_path):
         url = f"{server.base}/data/x.tgz"
         bad = "0" * 64
