@@ -45,7 +45,7 @@ class Problem:
         image decoding and resizing, log-mel spectrograms); one that takes a
         `training` keyword gets the pipeline's mode (augmentation).
       metrics: task metric names reported at evaluation (e.g. `bleu`,
-        `accuracy_top1`, `accuracy_top5`, `wer`, `exact_tree`).
+        `accuracy_top1`, `accuracy_top5`, `wer`, `exact_tree`, `bracket_f1`).
       input_space_id: space id of the inputs (T2T's input space).
       target_space_id: the command token: the learned task embedding that is
         the decoder's first input.

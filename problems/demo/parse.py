@@ -18,9 +18,10 @@ The trees are cleaned and linearized as in `parse_ptb_wsj8k`
 (`parse_ptb.linearize_tree`: traces and function tags dropped, words in,
 `S NP DT NN /NP ...` out). The 50 trees (624 words), in `FIXTURE_FILES`
 order, are split by position: every fifth tree (index 4, 9, ...) is dev,
-giving 40 train / 10 dev trees. Space EN_TOK -> PARSE_TOK; the metric is
-exact tree match. At this size the problem mainly shows the task and the
-format; a tiny model cannot learn parsing from 40 trees.
+giving 40 train / 10 dev trees. Space EN_TOK -> PARSE_TOK; the metrics are
+exact tree match and labelled bracket F1. At this size the problem mainly
+shows the task and the format; a tiny model cannot learn parsing from 40
+trees.
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ def allennlp_parse_problem(
             "inputs": demo_translate.TEXT_FEATURE,
             "targets": demo_translate.TEXT_FEATURE,
         },
-        metrics=("exact_tree",),
+        metrics=("exact_tree", "bracket_f1"),
         input_space_id=features_lib.SpaceID.EN_TOK,
         target_space_id=features_lib.SpaceID.PARSE_TOK,
         raw_files_help=(

@@ -314,7 +314,7 @@ PARSE_PTB_WSJ8K = registry.register(
             problem_lib.DEV: _generator(problem_lib.DEV, DEV_SECTIONS),
         },
         features={"inputs": _TEXT, "targets": _TEXT},
-        metrics=("exact_tree",),
+        metrics=("exact_tree", "bracket_f1"),
         input_space_id=features_lib.SpaceID.EN_TOK,
         target_space_id=features_lib.SpaceID.PARSE_TOK,
         raw_files_help=HELP,

@@ -4,10 +4,11 @@ Per problem (paper section 4): the loss (label-smoothed, as in training),
 `log_ppl` (negative log-perplexity, i.e. minus the mean cross-entropy per
 target position without smoothing, T2T's `neg_log_perplexity`), per-token
 accuracy, and the problem's task metrics: BLEU on detokenized text, top-1 and
-top-5 accuracy, WER, or the percentage of exactly right parse trees. Decoded
-metrics use greedy cached decoding (`MultiModel.decode_step`); a model
-without it falls back to the argmax of the teacher-forced logits, and the
-file says which (`"decoding"`).
+top-5 accuracy, WER, or the percentage of exactly right parse trees and the
+evalb-style labelled bracket F1 (`t2t_multimodel.metrics`). Decoded metrics
+use greedy cached decoding (`MultiModel.decode_step`); a model without it
+falls back to the argmax of the teacher-forced logits, and the file says
+which (`"decoding"`).
 
 Evaluation runs on the chief alone, outside `strategy.run`: the forward pass
 has no collectives, so the other workers simply wait at their next step.
@@ -23,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from t2t_multimodel import metrics
 from t2t_multimodel.data import vocabulary as vocabulary_lib
-from t2t_multimodel.training import metrics, steps
+from t2t_multimodel.training import steps
 
 _log = logging.getLogger(__name__)
 
@@ -210,6 +212,10 @@ class Evaluator:
             )
         if metrics.EXACT_TREE in wanted:
             result[metrics.EXACT_TREE] = metrics.exact_match(
+                hypotheses, references
+            )
+        if metrics.BRACKET_F1 in wanted:
+            result[metrics.BRACKET_F1] = metrics.bracket_f1(
                 hypotheses, references
             )
         if decoded:

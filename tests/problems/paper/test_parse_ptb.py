@@ -149,7 +149,7 @@ class TestParsePtbProblem:
         assert problem is parse_ptb.PARSE_PTB_WSJ8K
         assert problem.input_space_id == features_lib.SpaceID.EN_TOK == 3
         assert problem.target_space_id == features_lib.SpaceID.PARSE_TOK == 15
-        assert problem.metrics == ("exact_tree",)
+        assert problem.metrics == ("exact_tree", "bracket_f1")
         assert problem.input_modality == problem.target_modality == "symbol"
 
     def test_mrg_sections(self, tmp_path):
