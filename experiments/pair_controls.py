@@ -62,7 +62,8 @@ def controls(
     """
     import tensorflow as tf
 
-    from t2t_multimodel.training import checkpoints, losses, runner
+    from t2t_multimodel import atomic_write
+    from t2t_multimodel.training import losses, runner
 
     init, run = runner.StepLoop.__init__, runner.StepLoop.run
     total = losses.total_loss
@@ -76,7 +77,7 @@ def controls(
 
     def patched_run(self, *, start_step):
         yield from run(self, start_step=start_step)
-        checkpoints.write_json_atomic(history_path, self.history)
+        atomic_write.write_json(history_path, self.history)
 
     def zeroed_total(model_losses, *, loss_multiplier=1.0):
         # A zero multiplier zeroes the MoE loss too (total_loss adds it).

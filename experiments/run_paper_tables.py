@@ -37,7 +37,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from experiments import paper_tables, results_report  # noqa: E402
-from t2t_multimodel.training import checkpoints  # noqa: E402
+from t2t_multimodel import atomic_write  # noqa: E402
 
 TRAINER = os.path.join(ROOT, "bin", "t2t-mm-trainer")
 ROW_FILE = "paper_row.json"
@@ -107,7 +107,7 @@ def _add_seconds(
             info = json.load(f)
     info.update(steps=steps, seed=seed, gin_bindings=list(extra_bindings))
     info["seconds"] = info.get("seconds", 0.0) + seconds
-    checkpoints.write_json_atomic(path, info)
+    atomic_write.write_json(path, info)
 
 
 def _row_bindings(model_dir: str) -> list[str] | None:

@@ -1,9 +1,11 @@
-"""Shared test helpers: the Keras layer test of STYLE.md section 8."""
+"""Shared test helpers: the Keras layer test of STYLE.md section 8, umask."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping
+import stat
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import keras
@@ -141,3 +143,25 @@ def assert_steps_match_call(
         y, state = layer.step(x[:, t : t + 1], state, t)
         steps.append(np.asarray(y))
     np.testing.assert_allclose(np.concatenate(steps, 1), full, atol=1e-5)
+
+
+@contextlib.contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """Sets the process umask in the block and restores the old one after."""
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def tree_modes(root: str) -> dict[str, int]:
+    """Permission bits of `root` (as ".") and of everything under it."""
+    modes = {".": stat.S_IMODE(os.stat(root).st_mode)}
+    for directory, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(directory, name)
+            modes[os.path.relpath(path, root)] = stat.S_IMODE(
+                os.stat(path).st_mode
+            )
+    return modes

@@ -21,13 +21,13 @@ import glob
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from t2t_multimodel import atomic_write
 from t2t_multimodel.data import features as features_lib
 from t2t_multimodel.data import vocabulary as vocabulary_lib
 
@@ -283,23 +283,6 @@ class SplitStats:
     shards_skipped: tuple[int, ...]
 
 
-def _write_json_atomic(path: str, value: Any) -> None:
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.",
-        suffix=".incomplete",
-        dir=directory,
-    )
-    with os.fdopen(fd, "w") as f:
-        json.dump(value, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-
-
-def _temp_path(path: str) -> str:
-    head, tail = os.path.split(path)
-    return os.path.join(head, f".{tail}.incomplete")
-
-
 def _shards_to_write(
     paths: list[str], old_meta: Mapping[str, Any] | None, identity: dict
 ) -> set[int]:
@@ -385,10 +368,11 @@ def write_split(
     if num_shards < 1:
         raise ValueError(f"num_shards must be >= 1, got {num_shards}")
     os.makedirs(data_dir, exist_ok=True)
-    for stale in glob.glob(
-        os.path.join(data_dir, f".{problem_name}-{split}*.incomplete")
-    ):
-        os.remove(stale)  # Left by a killed run.
+    for suffix in (".incomplete", ".tmp"):  # Shards, metadata.
+        for stale in glob.glob(
+            os.path.join(data_dir, f".{problem_name}-{split}*{suffix}")
+        ):
+            os.remove(stale)  # Left by a killed run.
     paths = shard_paths(data_dir, problem_name, split, num_shards)
     names = [os.path.basename(p) for p in paths]
     identity = _identity(
@@ -403,11 +387,12 @@ def write_split(
         for old in glob.glob(shard_pattern(data_dir, problem_name, split)):
             os.remove(old)
     shard_stats = {names[i]: old_meta["shards"][names[i]] for i in kept}
+    temps = {i: atomic_write.temp_path(paths[i], ".incomplete") for i in todo}
     new_stats, seen = _encode_shards(
         examples,
         features,
         vocabularies,
-        {i: _temp_path(paths[i]) for i in todo},
+        temps,
         num_shards,
         progress,
     )
@@ -425,12 +410,13 @@ def write_split(
             )
     # Metadata first, then the renames: a run killed in between leaves
     # metadata that marks the not-yet-renamed shards as missing.
-    _write_json_atomic(
+    atomic_write.write_json(
         meta_path(data_dir, problem_name, split),
         {**identity, "shards": shard_stats},
+        indent=1,
     )
     for i in sorted(todo):
-        os.replace(_temp_path(paths[i]), paths[i])
+        atomic_write.publish(temps[i], paths[i])
     num_tokens = {}
     for stats in shard_stats.values():
         for key, count in stats["tokens"].items():

@@ -16,11 +16,12 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 
 import sentencepiece as spm
 import tensorflow as tf
+
+from t2t_multimodel import atomic_write
 
 PAD_ID = 0
 EOS_ID = 1
@@ -221,7 +222,7 @@ def build_vocabulary(
     if counted.error is not None:
         raise counted.error
     vocab = Vocabulary(model.getvalue(), path=path)
-    _write_atomic(path, vocab.serialized_model)
+    atomic_write.write_bytes(path, vocab.serialized_model)
     return vocab
 
 
@@ -251,19 +252,3 @@ class _Counting:
             raise StopIteration from e
         self.count += 1
         return item
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
-    )
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

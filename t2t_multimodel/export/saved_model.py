@@ -32,21 +32,23 @@ right type fails with TF's decoder error. No answer is returned for such a
 batch; the server keeps running.
 
 The export is atomic: it is written to a temporary directory next to
-`export_dir` and renamed into place, so a killed export leaves no directory
-that looks complete.
+`export_dir` and renamed into place (`atomic_write.publish_dir`), so a killed
+export leaves no directory that looks complete. Its directories and files
+get the modes of the umask (0755 and 0644 under umask 022), so a
+`tensorflow_model_server` container or another user can read them.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
 import tensorflow as tf
 
+from t2t_multimodel import atomic_write
 from t2t_multimodel.data import vocabulary as vocabulary_lib
 from t2t_multimodel.decoding import decoder as decoder_lib
 
@@ -79,22 +81,6 @@ def _exists(target: str) -> FileExistsError:
         f"{target} exists; pass overwrite=True (--overwrite) to replace it "
         "or choose another export_dir"
     )
-
-
-def _replace_dir(source: str, target: str, overwrite: bool) -> None:
-    """Renames directory `source` to `target` (atomic when it is new)."""
-    if not os.path.exists(target):
-        os.rename(source, target)
-        return
-    if not overwrite:
-        raise _exists(target)
-    old = tempfile.mkdtemp(
-        prefix=f".{os.path.basename(target)}.old-",
-        dir=os.path.dirname(target),
-    )
-    os.rename(target, os.path.join(old, "export"))
-    os.rename(source, target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def export(
@@ -169,15 +155,14 @@ def export(
                 tf.TensorSpec([None], tf.string, name=decoder.input_name)
             ],
         )
-    parent = os.path.dirname(export_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(
-        prefix=f".{os.path.basename(export_dir)}.tmp-", dir=parent
-    )
+    tmp = atomic_write.make_temp_dir(export_dir)
     try:
         archive.write_out(tmp, verbose=False)
-        _replace_dir(tmp, export_dir, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    try:
+        atomic_write.publish_dir(tmp, export_dir, overwrite=overwrite)
+    except FileExistsError:
+        raise _exists(export_dir) from None
     return export_dir

@@ -26,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from t2t_multimodel import atomic_write
 from t2t_multimodel.data import features
 from t2t_multimodel.modalities import class_label, image, symbol
 from t2t_multimodel.models import build, multimodel, t2t_v19
@@ -556,9 +557,11 @@ def save_model(model: keras.Model, model_dir: str, *, step: int = 0) -> str:
     `model_dir/model_config.json` the Keras config (the file names of the
     trainer's run directories).
     """
-    os.makedirs(model_dir, exist_ok=True)
-    with open(os.path.join(model_dir, "model_config.json"), "w") as f:
-        json.dump(keras.saving.serialize_keras_object(model), f, indent=2)
+    atomic_write.write_json(
+        os.path.join(model_dir, "model_config.json"),
+        keras.saving.serialize_keras_object(model),
+        sort_keys=False,
+    )
     step_var = tf.Variable(step, dtype=tf.int64, trainable=False)
     checkpoint = tf.train.Checkpoint(
         model=checkpoints.weights_by_path(model), step=step_var

@@ -1,4 +1,4 @@
-"""Checkpoints of a training run and atomic writes of its JSON files.
+"""Checkpoints of a training run.
 
 `Checkpointer` wraps `tf.train.Checkpoint` and `tf.train.CheckpointManager`:
 it holds the model, the optimizer (slots and step counter), the global step
@@ -20,7 +20,6 @@ distributed variables may communicate); only the chief writes to
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -29,6 +28,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import tensorflow as tf
+
+from t2t_multimodel import atomic_write
 
 _log = logging.getLogger(__name__)
 
@@ -93,35 +94,10 @@ def rng_states(model: Any) -> tf.Module | None:
     return view
 
 
-def write_json_atomic(path: str, obj: Any) -> None:
-    """Writes `obj` as indented JSON to `path` through a temporary rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    """Writes `text` to `path` through a temporary rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+# Aliases kept for the callers outside the library (bin/t2t-mm-trainer,
+# bin/t2t-mm-demo, problems/demo.py); new code uses `atomic_write`.
+write_json_atomic = atomic_write.write_json
+write_text_atomic = atomic_write.write_text
 
 
 class Checkpointer:

@@ -41,7 +41,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from t2t_multimodel import errors
+from t2t_multimodel import atomic_write, errors
 from t2t_multimodel.data import mixture
 from t2t_multimodel.training import (
     checkpoints,
@@ -106,10 +106,10 @@ def _make_optimizer(
 
 def _write_run_files(model_dir, model, problems, rates, data) -> None:
     config = keras.saving.serialize_keras_object(model)
-    checkpoints.write_json_atomic(
+    atomic_write.write_json(
         os.path.join(model_dir, "model_config.json"), config
     )
-    checkpoints.write_json_atomic(
+    atomic_write.write_json(
         os.path.join(model_dir, "problems.json"),
         {
             "problems": [p.name for p in problems],
@@ -299,7 +299,7 @@ def train(
         if not is_chief:
             return
         eval_results = evaluator.evaluate(at)
-        checkpoints.write_json_atomic(
+        atomic_write.write_json(
             os.path.join(model_dir, "eval_results.json"), eval_results
         )
         for name, values in eval_results["problems"].items():

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from t2t_multimodel.data import features as features_lib
 from t2t_multimodel.data import tfrecord, vocabulary
+from tests import testing
 from tests.data import fake_problems
 
 _FEATURES = {
@@ -138,6 +139,21 @@ class TestWriteSplit:
             "p-train-00001-of-00002",
             "p-train.meta.json",
         ]
+
+    def test_files_get_umask_modes(self, tmp_path, vocabs):
+        out = str(tmp_path / "out")
+        with testing.umask(0o022):
+            tfrecord.write_split(
+                [_raw(0), _raw(1)], _FEATURES, vocabs, out, "p", "train", 2
+            )
+        # The metadata was 0600 (mkstemp); a reader in a container or
+        # another user must be able to read the split.
+        assert testing.tree_modes(out) == {
+            ".": 0o755,
+            "p-train-00000-of-00002": 0o644,
+            "p-train-00001-of-00002": 0o644,
+            "p-train.meta.json": 0o644,
+        }
 
     def test_other_vocabulary_rewrites_everything(self, tmp_path, vocabs):
         out = str(tmp_path / "out")

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from t2t_multimodel.data import vocabulary
+from tests import testing
 
 _TEXTS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -58,6 +59,14 @@ class TestVocabulary:
             if f.endswith(".tmp")
         ]
         assert leftovers == []
+
+    def test_file_mode_follows_umask(self, tmp_path):
+        # Readable by others under umask 022 (mkstemp's 0600 was not).
+        path = tmp_path / "vocab.mode.model"
+        with testing.umask(0o022):
+            vocabulary.build_vocabulary(_TEXTS, str(path), vocab_size=64)
+        assert testing.tree_modes(str(path)) == {".": 0o644}
+        assert os.listdir(tmp_path) == ["vocab.mode.model"]
 
     def test_tf_tokenizer_matches_host(self, vocab):
         texts = [_TEXTS[0], _TEXTS[1], _TEXTS[2], "München"]
