@@ -57,11 +57,11 @@ from problems import problem as problem_lib
 from problems import registry
 from problems.demo import mixtures as demo_mixture
 from programs import cli, datagen, demo_report, gin_setup
-from t2t_multimodel import errors
+from t2t_multimodel import atomic_write, errors
 from t2t_multimodel.data import pipeline, tfrecord
 from t2t_multimodel.decoding import decoder as decoder_lib
 from t2t_multimodel.export import saved_model
-from t2t_multimodel.training import checkpoints, configs, evaluation
+from t2t_multimodel.training import configs, evaluation
 
 DEFAULT_OUT_DIR = os.path.join("runs", "demo")
 DEFAULT_PROBLEMS = demo_mixture.DEMO_ALL.name
@@ -167,7 +167,7 @@ def generate(
             verbose=verbose,
         )
         recorded.update({p.name: caps for p in todo})
-        checkpoints.write_json_atomic(caps_path, recorded)
+        atomic_write.write_json(caps_path, recorded)
     else:
         _print(f"datagen: all data is in {data_dir}", verbose)
     return [p.name for p in todo]
@@ -510,9 +510,7 @@ def report(
         "export_dir": os.path.join(out_dir, "export"),
         "training_curves": curves,
     }
-    checkpoints.write_json_atomic(
-        os.path.join(out_dir, "eval_results.json"), results
-    )
+    atomic_write.write_json(os.path.join(out_dir, "eval_results.json"), results)
     if verbose:
         print()
         print(demo_report.examples_text(decoded))

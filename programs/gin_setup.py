@@ -199,9 +199,9 @@ def write_operative_config(model_dir: str) -> None:
     """Writes gin's operative config to `model_dir/operative_config.gin`."""
     import gin
 
-    from t2t_multimodel.training import checkpoints
+    from t2t_multimodel import atomic_write
 
-    checkpoints.write_text_atomic(
+    atomic_write.write_text(
         os.path.join(model_dir, "operative_config.gin"),
         gin.operative_config_str(),
     )

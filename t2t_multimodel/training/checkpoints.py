@@ -29,8 +29,6 @@ from typing import Any
 
 import tensorflow as tf
 
-from t2t_multimodel import atomic_write
-
 _log = logging.getLogger(__name__)
 
 
@@ -92,12 +90,6 @@ def rng_states(model: Any) -> tf.Module | None:
     view = tf.Module(name="rng_states")
     view.states = states
     return view
-
-
-# Aliases kept for the callers outside the library (bin/t2t-mm-trainer,
-# bin/t2t-mm-demo, problems/demo.py); new code uses `atomic_write`.
-write_json_atomic = atomic_write.write_json
-write_text_atomic = atomic_write.write_text
 
 
 class Checkpointer:

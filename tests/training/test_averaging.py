@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from t2t_multimodel import errors
+from t2t_multimodel import atomic_write, errors
 from t2t_multimodel.decoding import decoder
 from t2t_multimodel.training import averaging, checkpoints, loop, optimizers
 from tests.training import fake_problems
@@ -57,7 +57,7 @@ def run(tmp_path_factory):
     """A model_dir with 3 checkpoints; the weights and slots of each."""
     model_dir = str(tmp_path_factory.mktemp("run"))
     model, opt = _run([fake_problems.text_problem()])
-    checkpoints.write_json_atomic(
+    atomic_write.write_json(
         os.path.join(model_dir, "model_config.json"),
         keras.saving.serialize_keras_object(model),
     )
@@ -164,7 +164,7 @@ def test_checkpoints_of_different_models_are_refused(tmp_path):
         (2, text + [fake_problems.image_problem()]),
     ):
         model, opt = _run(problems)
-        checkpoints.write_json_atomic(
+        atomic_write.write_json(
             os.path.join(model_dir, "model_config.json"),
             keras.saving.serialize_keras_object(model),
         )

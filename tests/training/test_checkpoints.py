@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import keras
 import numpy as np
 import pytest
@@ -81,13 +79,6 @@ class TestCheckpointer:
             step=tf.Variable(0, dtype=tf.int64),
         )
         assert saver.restore() == 0
-
-
-def test_write_json_atomic(tmp_path):
-    path = tmp_path / "sub" / "x.json"
-    checkpoints.write_json_atomic(str(path), {"b": 1, "a": [1.5]})
-    assert json.loads(path.read_text()) == {"a": [1.5], "b": 1}
-    assert [p.name for p in path.parent.iterdir()] == ["x.json"]
 
 
 def test_second_model_in_one_process_restores_without_clear_session(
