@@ -241,6 +241,8 @@ class TestTable:
                     else {str(g.name) for g in generators}
                 )
                 assert _tfds_split_names(source) <= names, source.full_name
+                optional = set(source.optional_splits.values())
+                assert optional <= names, source.full_name
 
     def test_wmt_corpora(self):
         # The corpora each translation source trains on.
@@ -625,6 +627,13 @@ class TestSameOutputAsRawFiles:
                 )
             )
 
+        # Karpathy's splits of val2014, for the raw files' test split.
+        karpathy = [
+            {"filepath": "val2014", "filename": n, "split": split}
+            for n, split in zip(list(captions)[2:], ("val", "test", "restval"))
+        ]
+        (raw / "dataset_coco.json").write_text(json.dumps({"images": karpathy}))
+
         def tfds_example(name, image_id):
             return {
                 "image": images[name],
@@ -659,6 +668,7 @@ class TestSameOutputAsRawFiles:
         _assert_same_files(out_raw, out_tfds)
         assert stats["train"].num_examples == 3  # One per caption.
         assert stats["dev"].num_examples == 4
+        assert stats["test"].num_examples == 1  # Karpathy's test image.
         vocab = _vocabulary(out_tfds)
         first = _records(stats["train"].paths[1])[0]  # Example 1.
         ids = list(first.features.feature["targets"].int64_list.value)

@@ -162,7 +162,7 @@ class TestTranslateEnde:
             )
             assert "dev/newstest2013-ref.de.sgm" in message
             assert (
-                "http://data.statmt.org/wmt17/translation-task/dev.tgz"
+                "http://data.statmt.org/wmt19/translation-task/dev.tgz"
                 in message
             )
 
