@@ -365,4 +365,7 @@ class TestCommandLine:
         assert "splits: train, dev;" in lines["image_imagenet"]
         assert "download: 4 files, 1.7 GB" in lines["translate_deen_wmt8k"]
         assert "download: 5 files, 60.7 GB" in lines["speech_librispeech8k"]
-        assert "mixture: translate_ende_wmt8k 1" in lines["multimodel_paper_8"]
+        assert (
+            "mixture: caption_mscoco8k 1, translate_ende_wmt8k 1,"
+            in (lines["multimodel_paper_8"])
+        )
