@@ -30,6 +30,11 @@ class DataConfig:
       temperature: T of the temperature scheme.
       rates: relative rates for `proportional` (e.g. a Mixture's).
       shuffle_buffer: examples in each problem's shuffle buffer.
+      batch_sizes: problem name -> its own `batch_size` (same unit), for
+        problems whose examples cost far more than their token count says
+        (T2T's per-problem batch multipliers): an image -> label batch
+        counts examples in either unit, so 4096 "tokens" would be 4096
+        ImageNet images. Used for its train and dev batches.
     """
 
     batch_size: int = 4096
@@ -39,6 +44,11 @@ class DataConfig:
     temperature: float = 2.0
     rates: Sequence[float] | None = None
     shuffle_buffer: int = 1000
+    batch_sizes: Mapping[str, int] | None = None
+
+    def problem_batch_size(self, problem_name: str) -> int:
+        """The batch size of `problem_name`: its own, else `batch_size`."""
+        return (self.batch_sizes or {}).get(problem_name, self.batch_size)
 
 
 @dataclasses.dataclass(frozen=True)
