@@ -6,13 +6,14 @@ By default it trains on one batch of one problem: the problem comes from a
 seeded mixture schedule (proportional, uniform or temperature sampling,
 `data/mixture.py`) shared by every worker, or, in the paper's `per_worker`
 mode, worker `w` always trains problem `w mod N` while all workers share
-(all-reduce) the parameters. `DataConfig.step_mixing` = `all_per_step` sums
-one batch of every problem into each update on one device (the paper's
-joint step without a worker per task), `k_per_step` k problems drawn by the
-rates (`runner.py`, which also says why the sum). The step itself is in
-`steps.py`; checkpoints in `checkpoints.py`; dev-set evaluation in
-`evaluation.py`; TensorBoard in `summaries.py`. Programs follow the progress
-through the `on_step(step, metrics)` hook rather than the log lines.
+(all-reduce) the parameters. `DataConfig.step_mixing` changes that:
+`all_per_step` sums the objectives of one batch of every problem into each
+update on one device (the paper's joint step without a worker per task),
+`k_per_step` those of k problems drawn by the rates (`runner.py`, which
+also says why the sum). The step itself is in `steps.py`; checkpoints in
+`checkpoints.py`; dev-set evaluation in `evaluation.py`; TensorBoard in
+`summaries.py`. Programs follow the progress through the `on_step(step,
+metrics)` hook rather than the log lines.
 
 Files written to `model_dir`: checkpoints (`model.ckpt-<step>`, the newest
 `keep` kept, every `checkpoint_every` steps and at the end),
