@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 Mixing = Literal["proportional", "uniform", "temperature", "per_worker"]
+StepMixing = Literal["one_per_step", "all_per_step", "k_per_step"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,14 @@ class DataConfig:
         (T2T's per-problem batch multipliers): an image -> label batch
         counts examples in either unit, so 4096 "tokens" would be 4096
         ImageNet images. Used for its train and dev batches.
+      step_mixing: how many problems one update trains on (`runner.py`):
+        `one_per_step` (one problem drawn by the rates; T2T's
+        single-machine mode), `all_per_step` (one batch of every problem
+        with a non-zero rate, their objectives summed into one update: the
+        paper's joint step on one device) or `k_per_step`
+        (`problems_per_step` distinct problems drawn by the rates, summed).
+        `per_worker` mixing needs `one_per_step`.
+      problems_per_step: k of `k_per_step` (ignored otherwise).
     """
 
     batch_size: int = 4096
@@ -45,6 +54,8 @@ class DataConfig:
     rates: Sequence[float] | None = None
     shuffle_buffer: int = 1000
     batch_sizes: Mapping[str, int] | None = None
+    step_mixing: StepMixing = "one_per_step"
+    problems_per_step: int = 2
 
     def problem_batch_size(self, problem_name: str) -> int:
         """The batch size of `problem_name`: its own, else `batch_size`."""
