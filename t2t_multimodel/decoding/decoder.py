@@ -442,13 +442,15 @@ class ProblemDecoder:
         return result
 
 
-def restore_model(model_dir: str) -> Any:
-    """Rebuilds the trained model: its Keras config + the newest checkpoint.
+def _checkpoint_names(directory: str) -> str:
+    """The checkpoints in `directory`, for an error message."""
+    paths = sorted(tf.io.gfile.glob(os.path.join(directory, "*.index")))
+    names = [os.path.basename(p)[: -len(".index")] for p in paths]
+    return ", ".join(names[-8:]) if names else "none"
 
-    Raises:
-      ModelDirError: no `model_config.json` or no checkpoint in `model_dir`,
-        or a checkpoint that does not fit the config.
-    """
+
+def _config_path(model_dir: str) -> str:
+    """`model_dir/model_config.json`; ModelDirError if it is missing."""
     config_path = os.path.join(model_dir, "model_config.json")
     if not tf.io.gfile.exists(config_path):
         raise ModelDirError(
@@ -456,12 +458,82 @@ def restore_model(model_dir: str) -> Any:
             "directory of t2t-mm-trainer (it writes model_config.json and "
             "checkpoints there). Pass the --model_dir of a training run."
         )
-    checkpoint = tf.train.latest_checkpoint(model_dir)
-    if checkpoint is None:
+    return config_path
+
+
+def resolve_checkpoint(
+    model_dir: str, checkpoint_path: str | None = None
+) -> str:
+    """The checkpoint to restore: `checkpoint_path`, or the newest.
+
+    Args:
+      model_dir: the training run (its `model_config.json` builds the model).
+      checkpoint_path: a checkpoint prefix (`M/model.ckpt-500`, or the one
+        `t2t-mm-avg-checkpoints` wrote), a directory (its newest
+        checkpoint), or None (the newest of `model_dir`).
+
+    Raises:
+      ModelDirError: `model_dir` is no training run, no such checkpoint
+        (the message lists those there), or one next to a
+        `model_config.json` of another model configuration.
+    """
+    ours = _config_path(model_dir)
+    if checkpoint_path is None:
+        checkpoint = tf.train.latest_checkpoint(model_dir)
+        if checkpoint is None:
+            raise ModelDirError(
+                f"no checkpoint in {model_dir}: training has not saved one "
+                "yet. Wait for the first checkpoint or train longer."
+            )
+        return checkpoint
+    if tf.io.gfile.isdir(checkpoint_path):
+        checkpoint = tf.train.latest_checkpoint(checkpoint_path)
+        if checkpoint is None:
+            raise ModelDirError(
+                f"--checkpoint_path={checkpoint_path} is a directory without "
+                "a checkpoint; pass a checkpoint prefix such as "
+                f"{os.path.join(model_dir, 'model.ckpt-1000')}."
+            )
+    else:
+        checkpoint = checkpoint_path
+    directory = os.path.dirname(os.path.abspath(checkpoint))
+    if not tf.io.gfile.exists(checkpoint + ".index"):
         raise ModelDirError(
-            f"no checkpoint in {model_dir}: training has not saved one yet. "
-            "Wait for the first checkpoint or train longer."
+            f"--checkpoint_path={checkpoint_path}: no such checkpoint "
+            f"({checkpoint}.index not found). Checkpoints in {directory}: "
+            f"{_checkpoint_names(directory)}."
         )
+    theirs = os.path.join(directory, "model_config.json")
+    if tf.io.gfile.exists(theirs) and os.path.realpath(
+        theirs
+    ) != os.path.realpath(ours):
+        with tf.io.gfile.GFile(theirs) as f, tf.io.gfile.GFile(ours) as g:
+            differences = errors.config_differences(
+                json.load(g), json.load(f), ignore=("dtype",)
+            )
+        if differences:
+            raise ModelDirError(
+                f"checkpoint {checkpoint} belongs to another model: {theirs} "
+                f"differs from {ours}: {'; '.join(differences)}. Pass "
+                f"--model_dir={directory}, or a checkpoint of {model_dir}."
+            )
+    return checkpoint
+
+
+def restore_model(model_dir: str, checkpoint_path: str | None = None) -> Any:
+    """Rebuilds the trained model: its Keras config + a checkpoint.
+
+    Args:
+      model_dir: the training run (`model_config.json`, checkpoints).
+      checkpoint_path: which checkpoint (see `resolve_checkpoint`); None
+        restores the newest of `model_dir`.
+
+    Raises:
+      ModelDirError: no `model_config.json` or no (such) checkpoint, or a
+        checkpoint that does not fit the config.
+    """
+    config_path = _config_path(model_dir)
+    checkpoint = resolve_checkpoint(model_dir, checkpoint_path)
     with tf.io.gfile.GFile(config_path) as f:
         model = keras.saving.deserialize_keras_object(json.load(f))
     # The trainer saves the weights by Keras path (`checkpoints.
@@ -484,9 +556,15 @@ def restore_model(model_dir: str) -> Any:
         if found
         else str(error)[:300]
     )
+    own = os.path.realpath(os.path.dirname(checkpoint))
+    why = (
+        "was the model_dir reused for another model?"
+        if own == os.path.realpath(model_dir)
+        else "does --checkpoint_path belong to another model?"
+    )
     raise ModelDirError(
-        f"checkpoint {checkpoint} does not match {config_path} (was the "
-        f"model_dir reused for another model?): {detail}"
+        f"checkpoint {checkpoint} does not match {config_path} ({why}): "
+        f"{detail}"
     )
 
 
