@@ -18,8 +18,9 @@ unreadable file, a request the model refuses) is reported on stderr with
 its number and gets an empty answer, the others are decoded, and the run
 then exits with status 1 naming the failed lines. --decode_to_file may not
 be the input file. --return_beams writes every beam: TSV lines
-`input_index, beam_rank, score, text` (0-based; the score is the beam's log
-probability over the length penalty) to O.beams, or on stdout.
+`input_index, beam_rank, score, finished, text` (0-based; the score is the
+beam's log probability over the length penalty; finished 0: no EOS by
+--max_length, ranked after the finished beams) to O.beams, or on stdout.
 
 --split=test|dev decodes that whole split from the shards in --data_dir
 and scores it with the problem's task metric (BLEU with its sacrebleu

@@ -18,10 +18,11 @@ issue #20 section 4):
   (the same file after `os.path.realpath`) is refused before anything is
   decoded (`check_output_paths`).
 - With `return_beams` every hypothesis is written as TSV lines
-  `input_index<TAB>beam_rank<TAB>score<TAB>text` (0-based: line N of the
-  input is `input_index` N - 1; rank 0 is the best), to `<output>.beams`
-  after a header line, or on the output stream (no header); blank and
-  failed lines have none.
+  `input_index<TAB>beam_rank<TAB>score<TAB>finished<TAB>text` (0-based:
+  line N of the input is `input_index` N - 1; rank 0 is the best;
+  `nbest.py` says what the score is), to `<output>.beams` after a header
+  line, or on the output stream (no header); blank and failed lines have
+  none.
 """
 
 from __future__ import annotations

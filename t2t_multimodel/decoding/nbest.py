@@ -4,10 +4,14 @@ T2T's `decode_hparams.return_beams` wrote every beam of beam search instead
 of the best one. `NBestDecoder` does that for a `decoder.ProblemDecoder`,
 whose serving signature (and so the export) keeps its single answer:
 - text targets: `samplers.beam_search` already returns all `beam_size`
-  hypotheses, best first, each with its ranking score, the log probability
-  over the GNMT length penalty `((5 + length) / 6) ** alpha` (the log
-  probability itself when `alpha == 0`); greedy search (`beam_size == 1`)
-  gives one hypothesis scored by its log probability;
+  hypotheses in its order of preference, each with its ranking score, the
+  log probability over the GNMT length penalty `((5 + length) / 6) **
+  alpha` (the log probability itself when `alpha == 0`): the finished ones
+  (ended by EOS) by score, then, when fewer than `beam_size` finished by
+  `max_length`, the best unfinished ones by score (so a score may be higher
+  than the one above it; `Hypothesis.finished` tells them apart). Greedy
+  search (`beam_size == 1`) gives one hypothesis scored by its log
+  probability;
 - class labels: the `top_k` classes of one forward pass, scored by their
   log probability.
 
@@ -21,13 +25,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from t2t_multimodel.decoding import decoder as decoder_lib
 from t2t_multimodel.decoding import samplers
 
 # The columns of an n-best TSV file (`tsv_lines`).
-TSV_HEADER = ("input_index", "beam_rank", "score", "text")
+TSV_HEADER = ("input_index", "beam_rank", "score", "finished", "text")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,11 +43,13 @@ class Hypothesis:
       text: the detokenized output, or the class name.
       score: the search's ranking score (see the module docstring).
       class_id: the class id of a class-label answer, else None.
+      finished: False for a text that reached `max_length` without EOS.
     """
 
     text: str
     score: float
     class_id: int | None = None
+    finished: bool = True
 
 
 def search_name(decoder: decoder_lib.ProblemDecoder) -> str:
@@ -115,7 +122,11 @@ class NBestDecoder:
                 ]
             else:
                 row = [
-                    Hypothesis(d.vocabulary.decode(i.tolist()), float(s))
+                    Hypothesis(
+                        d.vocabulary.decode(i.tolist()),
+                        float(s),
+                        finished=bool(np.any(i == samplers.EOS_ID)),
+                    )
                     for i, s in zip(row_ids, row_scores)
                 ]
             result.append(row)
@@ -143,11 +154,11 @@ def one_line(text: str) -> str:
 
 
 def tsv_lines(index: int, hypotheses: Sequence[Hypothesis]) -> list[str]:
-    """The n-best TSV lines of one input: `index, rank, score, text`.
+    """The n-best TSV lines of one input (columns: `TSV_HEADER`).
 
-    `rank` 0 is the best; the score has 6 decimals.
+    `rank` 0 is the best; the score has 6 decimals; `finished` is 1 or 0.
     """
     return [
-        f"{index}\t{rank}\t{h.score:.6f}\t{one_line(h.text)}"
+        f"{index}\t{rank}\t{h.score:.6f}\t{int(h.finished)}\t{one_line(h.text)}"
         for rank, h in enumerate(hypotheses)
     ]

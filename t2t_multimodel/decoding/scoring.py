@@ -23,8 +23,8 @@ targets only; without it those baselines are left out, with a note.
 
 `write_results` writes, each file atomically: `O` (TSV: index, input,
 reference, hypothesis), `O.hyp` and `O.ref` (one a line, for sacrebleu),
-`O.beams` with `return_beams` (TSV: input_index, beam_rank, score, text;
-every hypothesis, best first) and `O.metrics.json`. Tabs and line breaks
+`O.beams` with `return_beams` (TSV: input_index, beam_rank, score,
+finished, text; every hypothesis in the search's order, `nbest.py`) and `O.metrics.json`. Tabs and line breaks
 inside a text are written as spaces, so every example is one line.
 """
 

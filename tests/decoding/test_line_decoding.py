@@ -108,11 +108,11 @@ def test_return_beams_file(tmp_path):
     )
     assert target.read_text() == "b a\n\ne d c\n"
     assert (tmp_path / "out.txt.beams").read_text().splitlines() == [
-        "input_index\tbeam_rank\tscore\ttext",
-        "0\t0\t-1.000000\tb a",
-        "0\t1\t-2.500000\ta b",
-        "2\t0\t-1.000000\te d c",
-        "2\t1\t-2.500000\tc d e",
+        "input_index\tbeam_rank\tscore\tfinished\ttext",
+        "0\t0\t-1.000000\t1\tb a",
+        "0\t1\t-2.500000\t1\ta b",
+        "2\t0\t-1.000000\t1\te d c",
+        "2\t1\t-2.500000\t1\tc d e",
     ]
 
 
@@ -134,7 +134,9 @@ def test_stream_goes_on_after_invalid_utf8():
         out,
         return_beams=True,
     )
-    assert out.getvalue() == "0\t0\t-1.000000\ty x\n0\t1\t-2.500000\tx y\n"
+    assert out.getvalue() == (
+        "0\t0\t-1.000000\t1\ty x\n0\t1\t-2.500000\t1\tx y\n"
+    )
 
 
 def test_media_lines_read_files(tmp_path):

@@ -331,10 +331,10 @@ def test_write_results(data, tmp_path):
         report["metrics"]["bleu"]
     )
     beams = open(files["beams"]).read().splitlines()
-    assert beams[0] == "input_index\tbeam_rank\tscore\ttext"
+    assert beams[0] == "input_index\tbeam_rank\tscore\tfinished\ttext"
     assert beams[1:3] == [
-        f"0\t0\t-0.500000\t{first.input} x",
-        "0\t1\t-2.000000\tcd",
+        f"0\t0\t-0.500000\t1\t{first.input} x",
+        "0\t1\t-2.000000\t1\tcd",
     ]
     assert len(beams) == 1 + 2 * 23
     saved = json.load(open(files["metrics"]))
