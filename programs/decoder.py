@@ -54,6 +54,7 @@ from problems import problem as problem_lib
 from problems import registry
 from programs import cli, gin_setup, t2t_flags
 from t2t_multimodel import errors
+from t2t_multimodel.data import pipeline
 from t2t_multimodel.decoding import decoder as decoder_lib
 from t2t_multimodel.decoding import (
     line_decoding,
@@ -138,8 +139,8 @@ def _score_split(
     d: decoder_lib.ProblemDecoder,
     *,
     split: str,
-    data_dir: str | None,
-    target: str | None,
+    data_dir: str,
+    target: str,
     checkpoint: str,
     model_dir: str,
     batch_size: int,
@@ -148,11 +149,6 @@ def _score_split(
     max_train_examples: int | None,
 ) -> int:
     """Decodes and scores `split`; writes the files, prints the scores."""
-    if not data_dir:
-        raise errors.UserError(
-            f"--split={split} reads the split's shards: pass --data_dir=<the "
-            "t2t-mm-datagen data_dir>."
-        )
     config = d.config
     n_best = nbest.NBestDecoder(d)
     settings = {"max_length": config.max_length}
@@ -219,10 +215,19 @@ def decode(
             "--split and --decode_from_file exclude each other: decode a "
             "split of the data_dir, or the lines of a file."
         )
+    if split and not data_dir:
+        raise errors.UserError(
+            f"--split={split} reads the split's shards: pass --data_dir=<the "
+            "t2t-mm-datagen data_dir>."
+        )
     target = decode_to_file
     if decode_from_file is not None:
         target = decode_to_file or decode_from_file + ".decoded"
         _check_request_files(decode_from_file, target, return_beams)
+    if split:  # Missing shards fail before the model is built.
+        pipeline.find_shards(
+            registry.get_problem(problem_name), split, data_dir
+        )
     checkpoint = decoder_lib.resolve_checkpoint(model_dir, checkpoint_path)
     if split:
         target = target or os.path.join(
