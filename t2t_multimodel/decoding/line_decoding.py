@@ -76,7 +76,7 @@ def parse_line(number: int, raw: bytes | str) -> Line:
             number,
             None,
             f"line {number}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at "
-            f"byte {e.start + 1} of the line); answered with an empty line",
+            f"byte {e.start + 1} of the line)",
         )
 
 

@@ -24,8 +24,9 @@ targets only; without it those baselines are left out, with a note.
 `write_results` writes, each file atomically: `O` (TSV: index, input,
 reference, hypothesis), `O.hyp` and `O.ref` (one a line, for sacrebleu),
 `O.beams` with `return_beams` (TSV: input_index, beam_rank, score,
-finished, text; every hypothesis in the search's order, `nbest.py`) and `O.metrics.json`. Tabs and line breaks
-inside a text are written as spaces, so every example is one line.
+finished, text; every hypothesis in the search's order, `nbest.py`) and
+`O.metrics.json`. Tabs and line breaks inside a text are written as
+spaces, so every example is one line.
 """
 
 from __future__ import annotations
@@ -209,6 +210,16 @@ def baselines(
     return out
 
 
+def needs_train_targets(names: Iterable[str], *, text_inputs: bool) -> bool:
+    """Whether a baseline of `names` needs the train targets."""
+    names = set(names)
+    if metrics.BLEU in names and not text_inputs:
+        return True  # Captions: the best constant output.
+    return bool(
+        names & {metrics.WER, metrics.TOP1, metrics.TOP5, metrics.BRACKET_F1}
+    )
+
+
 def write_results(
     path: str,
     decoded: Sequence[Decoded],
@@ -303,15 +314,20 @@ def score_split(
         "metrics": task_metrics(problem.metrics, decoded),
     }
     if run.baselines:
-        train = reader.train_targets(run.data_dir, run.max_train_examples)
+        text_inputs = reader.input_kind == decoder_lib.TEXT
+        train = None
+        if needs_train_targets(problem.metrics, text_inputs=text_inputs):
+            train = reader.train_targets(run.data_dir, run.max_train_examples)
         report["baselines"] = baselines(
             problem.metrics,
             decoded,
-            text_inputs=reader.input_kind == decoder_lib.TEXT,
+            text_inputs=text_inputs,
             train_targets=train,
             class_name=reader.class_name,
         )
-        if train is None:
+        if train is None and needs_train_targets(
+            problem.metrics, text_inputs=text_inputs
+        ):
             report["baseline_note"] = (
                 f"no train split of {problem.name} in {run.data_dir}: only "
                 "the baselines without train targets were computed"

@@ -13,6 +13,7 @@ import collections
 import dataclasses
 import json
 import os
+import shutil
 
 import jiwer
 import numpy as np
@@ -175,7 +176,8 @@ class TestTranslation:
             "value": pytest.approx(copy),
         }
         assert report["examples"] == 23
-        assert "baseline_note" in report  # No train split was written.
+        # Copying needs no train targets: no note about the missing split.
+        assert "baseline_note" not in report
 
     def test_model_inputs_as_serving_makes_them(self, data):
         data_dir, vocab, _ = data
@@ -220,6 +222,26 @@ def test_speech_wer_and_constant_baseline(data):
     assert baseline["value"] == pytest.approx(100 * fewest / len(refs))
     assert sum(r != baseline["output"] for r in refs) == fewest
     assert decoded[0].example.input.startswith("audio 0.10 s sha256:")
+
+
+def test_baselines_without_a_train_split(data, tmp_path):
+    data_dir, vocab, _ = data
+    for name in os.listdir(data_dir):
+        if name.startswith(f"{SPEECH.name}-test") or name.endswith(".model"):
+            shutil.copy(os.path.join(data_dir, name), tmp_path / name)
+
+    def stub(features):
+        return [[nbest.Hypothesis("ab", 0.0)]] * features["inputs"].shape[0]
+
+    _, report = scoring.score_split(
+        _reader(SPEECH, vocab), stub, _run(SPEECH, str(tmp_path))
+    )
+    assert report["baselines"] == {}
+    assert report["baseline_note"].startswith(
+        f"no train split of {SPEECH.name} in {tmp_path}"
+    )
+    assert scoring.needs_train_targets(["bleu"], text_inputs=False)
+    assert not scoring.needs_train_targets(["bleu"], text_inputs=True)
 
 
 def test_image_top_k_and_majority_baseline(data):
