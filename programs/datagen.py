@@ -161,6 +161,9 @@ def generate_data(
 
     Raises:
       registry.UnknownNameError: an unknown name (lists the nearest names).
+      errors.NotWritableError: `data_dir` cannot be written (read-only, a
+        file or under one, full), checked before any work; or `tmp_dir`
+        does not exist and cannot be created.
       problem_lib.MissingDataError: raw files are missing (the problem's
         message says which files go where), or a TFDS dataset is not
         prepared (the message gives the `tfds build` command).
@@ -173,8 +176,15 @@ def generate_data(
         problems = [_from_tfds(p, tfds_data_dir) for p in problems]
     elif source != "raw":
         raise ValueError(f"source must be 'raw' or 'tfds', not {source!r}")
-    os.makedirs(data_dir, exist_ok=True)
-    os.makedirs(tmp_dir, exist_ok=True)
+    # Before the vocabulary and the shards, which take minutes to hours.
+    errors.ensure_writable_dir(data_dir)
+    try:
+        os.makedirs(tmp_dir, exist_ok=True)
+    except OSError as e:
+        raise errors.NotWritableError(
+            f"cannot create tmp_dir {tmp_dir}: {e.strerror or e}. Pass the "
+            "directory that holds the raw files."
+        ) from None
     vocabularies = load_or_build_vocabularies(
         problems, data_dir, tmp_dir, vocab_size, verbose=verbose
     )
