@@ -373,8 +373,12 @@ class Checkpointer:
         try:
             path = self._save(step)
         except tf.errors.ResourceExhaustedError as e:
-            # POSIX writes report ENOSPC as RESOURCE_EXHAUSTED.
-            raise self._disk_full(step, e) from None
+            if not is_disk_full(e):
+                raise
+            self._remove_partial(step)
+            raise disk_full_error(
+                self._write_dir, f"saving the checkpoint of step {step}", e
+            ) from None
         if not self.is_chief:
             shutil.rmtree(self._write_dir, ignore_errors=True)
             return None
@@ -399,34 +403,59 @@ class Checkpointer:
             self._build()
             return self.manager.save(checkpoint_number=step)
 
-    def _disk_full(self, step: int, error: Exception) -> errors.UserError:
-        """Removes the partial checkpoint of `step`; the error to raise."""
+    def _remove_partial(self, step: int) -> None:
+        """Removes what the failed save of `step` left."""
         directory = self._write_dir
         remove_stale_temp(directory)
-        latest = tf.train.latest_checkpoint(directory)
-        prefix = os.path.join(directory, f"model.ckpt-{step}")
-        if latest != prefix:
-            for name in os.listdir(directory):
-                if name.startswith(f"model.ckpt-{step}."):
-                    os.remove(os.path.join(directory, name))
-        if latest:
-            size = sum(
-                os.path.getsize(os.path.join(directory, n))
-                for n in os.listdir(directory)
-                if n.startswith(os.path.basename(latest) + ".")
-            )
-            kept = (
-                f"the newest complete checkpoint, {latest}, is intact. Free "
-                f"some space (a checkpoint takes about {size:,} bytes) and "
-                "rerun the same command to resume from it"
-            )
-        else:
-            kept = (
-                "no checkpoint was saved before. Free some space and rerun "
-                "the same command"
-            )
-        message = getattr(error, "message", str(error))
-        return errors.NotWritableError(
-            f"the disk of {directory} is full: saving the checkpoint of step "
-            f"{step} failed ({errors.condense_message(message)}); {kept}."
+        if tf.train.latest_checkpoint(directory) == os.path.join(
+            directory, f"model.ckpt-{step}"
+        ):
+            return  # Complete: only the state file or a deletion failed.
+        for name in os.listdir(directory):
+            if name.startswith(f"model.ckpt-{step}."):
+                os.remove(os.path.join(directory, name))
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether a TF error is a full disk, not e.g. out of memory.
+
+    TF reports the POSIX write errors ENOSPC and EDQUOT as
+    `ResourceExhaustedError`, with the OS's text.
+    """
+    text = str(error)
+    return isinstance(error, tf.errors.ResourceExhaustedError) and (
+        "No space left on device" in text or "quota exceeded" in text.lower()
+    )
+
+
+def disk_full_error(
+    directory: str, what: str, error: BaseException
+) -> errors.NotWritableError:
+    """The one-paragraph error of a disk that filled up during `what`.
+
+    Names the newest complete checkpoint in `directory` (left as it was)
+    and its size, and says to free space and rerun to resume from it.
+    """
+    latest = tf.train.latest_checkpoint(directory)
+    if latest:
+        size = sum(
+            os.path.getsize(os.path.join(directory, n))
+            for n in os.listdir(directory)
+            if n.startswith(os.path.basename(latest) + ".")
         )
+        kept = (
+            f"the newest complete checkpoint, {latest}, is intact. Free some "
+            f"space (a checkpoint takes about {size:,} bytes) and rerun the "
+            "same command to resume from it"
+        )
+    else:
+        kept = (
+            "no checkpoint was saved yet. Free some space and rerun the same "
+            "command"
+        )
+    message = getattr(error, "message", None) or str(error)
+    # TF's first line names the file and the OS error; the rest repeats it.
+    first = errors.condense_message(message.splitlines()[0])
+    return errors.NotWritableError(
+        f"the disk of {directory} is full: {what} failed ({first}); {kept}."
+    )
