@@ -136,7 +136,7 @@ def load_npz(path: str) -> dict[str, np.ndarray]:
     try:
         with open(path, "rb") as f:
             if f.read(4) != b"PK\x03\x04":
-                raise zipfile.BadZipFile("no zip header")
+                raise zipfile.BadZipFile("no zip archive: wrong header")
         with np.load(path, allow_pickle=False) as dump:
             return {k: np.asarray(dump[k]) for k in dump.files}
     except (zipfile.BadZipFile, zlib.error, ValueError, EOFError, OSError) as e:
