@@ -42,12 +42,10 @@ def data_fingerprint(
     position depends on. Rewriting or re-sharding the data changes it.
     """
     parts: dict[str, Any] = {
-        "batching": [
-            data.batch_size,
-            data.batch_unit,
-            data.max_length,
-            data.shuffle_buffer,
-        ],
+        "batching": [data.batch_unit, data.max_length, data.shuffle_buffer],
+        "batch_sizes": {
+            p.name: data.problem_batch_size(p.name) for p in problems
+        },
     }
     for p in problems:
         meta = tfrecord.read_meta(data_dir, p.name, "train")
@@ -76,7 +74,7 @@ def train_dataset(
     precedence over the strategy's `input_context`.
     """
     ctx = context or input_context
-    batch_size = data.batch_size
+    batch_size = data.problem_batch_size(problem.name)
     return pipeline.make_dataset(
         problem,
         "train",
@@ -105,7 +103,7 @@ def dev_dataset(
         problem,
         "dev",
         data_dir,
-        batch_size=batch_size or data.batch_size,
+        batch_size=batch_size or data.problem_batch_size(problem.name),
         batch_unit=data.batch_unit,
         max_length=data.max_length,
         shuffle=False,
