@@ -67,7 +67,7 @@ class Line:
 def parse_line(number: int, raw: bytes | str) -> Line:
     """One line (its line break removed) -> `Line`, checking UTF-8."""
     if isinstance(raw, str):  # A text stream has decoded it already.
-        return Line(number, raw.rstrip("\r"))
+        return Line(number, raw.removesuffix("\r"))
     raw = raw.removesuffix(b"\r")
     try:
         return Line(number, raw.decode("utf-8"))
