@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 
 import problems
-from problems import modality_specs
+from problems import text_features
 from programs import decoder as decode_lib
 from t2t_multimodel.decoding import decoder
 from t2t_multimodel.models import build, encoder, io_mixer
@@ -79,7 +79,7 @@ def run_dir(tmp_path_factory):
     vocab = tiny.build_vocabulary(model_dir)
     os.replace(
         os.path.join(model_dir, tiny.VOCAB_FILE),
-        os.path.join(model_dir, modality_specs.SHARED_VOCAB_FILE),
+        os.path.join(model_dir, text_features.SHARED_VOCAB_FILE),
     )
     return model_dir, vocab
 
