@@ -56,11 +56,10 @@ from absl import flags
 from problems import problem as problem_lib
 from problems import registry
 from problems.demo import mixtures as demo_mixture
-from programs import cli, datagen, demo_report, gin_setup
+from programs import cli, datagen, demo_report, exporter, gin_setup
 from t2t_multimodel import atomic_write, errors
 from t2t_multimodel.data import pipeline, tfrecord
 from t2t_multimodel.decoding import decoder as decoder_lib
-from t2t_multimodel.export import saved_model
 from t2t_multimodel.training import configs, evaluation
 
 DEFAULT_OUT_DIR = os.path.join("runs", "demo")
@@ -102,21 +101,6 @@ def cap_problem(
         for split, gen in problem.generators.items()
     }
     return dataclasses.replace(problem, generators=generators)
-
-
-def resolve_problems(
-    names: str | Sequence[str],
-) -> tuple[list[problem_lib.Problem], list[float] | None]:
-    """The problems of `names` and, for one mixture, its sampling rates."""
-    if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
-    problems = registry.resolve(names)
-    rates = None
-    if len(names) == 1 and isinstance(registry.get(names[0]), registry.Mixture):
-        rates = [
-            rate for _, rate in registry.get_mixture(names[0]).problem_rates
-        ]
-    return problems, rates
 
 
 def _data_complete(problem: problem_lib.Problem, data_dir: str) -> bool:
@@ -316,24 +300,18 @@ def export(
     beam_size: int,
     max_decode_length: int,
 ) -> str:
-    """Exports the newest checkpoint (skipped when the export is newer)."""
+    """The exporter's `export` (skipped when the export is newer)."""
     index = os.path.join(model_dir, "checkpoint")
     stamp = os.path.join(export_dir, "saved_model.pb")
     if os.path.exists(stamp) and os.path.getmtime(stamp) > os.path.getmtime(
         index
     ):
         return export_dir
-    model = decoder_lib.restore_model(model_dir)
-    vocabulary = None
-    for problem in problems:
-        vocabulary = vocabulary or decoder_lib.find_vocabulary(
-            problem, [data_dir]
-        )
-    return saved_model.export(
-        model=model,
-        problems=problems,
-        vocabulary=vocabulary,
+    return exporter.export(
+        model_dir=model_dir,
         export_dir=export_dir,
+        problem_names=[p.name for p in problems],
+        data_dir=data_dir,
         beam_size=beam_size,
         max_length=max_decode_length,
         overwrite=True,
@@ -409,7 +387,8 @@ def run_demo(
     checkpoint = checkpoint or configs.CheckpointConfig()
     timings: dict[str, float] = {}
     start = time.monotonic()
-    selected, rates = resolve_problems(problems)
+    selected = registry.resolve(problems)
+    rates = registry.mixture_rates(problems)
     caps = {"max_train": max_train_examples, "max_dev": max_dev_examples}
     selected = [
         cap_problem(p, max_train=max_train_examples, max_dev=max_dev_examples)
