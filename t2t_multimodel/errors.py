@@ -108,8 +108,10 @@ def condense_message(message: str) -> str:
     ]
     text = " ".join(kept) if kept else message.strip()
     text = condense_assert(text)
-    # Gin appends "In call to configurable 'f' (<function f at 0x...>)".
+    # Gin appends "In call to configurable 'f' (<function f at 0x...>)":
+    # bookkeeping of the program, not something the user can act on.
     text = re.sub(r" \(<(function|class) [^>]*>\)", "", text)
+    text = re.sub(r"\s*In call to configurable '[^']*'\s*$", "", text)
     return re.sub(r"\s+", " ", text)
 
 
