@@ -8,11 +8,12 @@ same code runs eagerly (`t2t-mm-decoder`) and inside an exported SavedModel:
   16-bit PCM WAVs (any rate, mono or stereo; resampled to 16 kHz) through
   `data/preprocessors.py` and the problem's own per-example preprocessors
   (`MapFeature.apply`: resizing, log-mel spectrograms);
-- features -> ids: `model.encode` once, then greedy (`beam_size == 1`, as
-  T2T) or beam search (`samplers.py`) with `model.decode_step` as the next-
-  logits function (cached: each new token costs one position); with
-  `cache=False` every step reruns the full teacher-forced model call on the
-  prefix (the reference and the benchmark baseline);
+- features -> ids: `search.py`, the decoding path the trainer's evaluation
+  uses too: `model.encode` once, then greedy (`beam_size == 1`, as T2T) or
+  beam search (`samplers.py`) with `model.decode_step` as the next-logits
+  function (cached: each new token costs one position); with `cache=False`
+  every step reruns the full teacher-forced model call on the prefix (the
+  reference and the benchmark baseline);
 - ids -> text (up to the first EOS), or for class-label targets the top-k
   classes of one forward pass (the decoder is skipped).
 
@@ -32,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from t2t_multimodel.data import preprocessors, vocabulary
-from t2t_multimodel.decoding import restore, samplers
+from t2t_multimodel.decoding import restore, samplers, search
 
 # Restoring lives in restore.py; these names stay importable from here for
 # the programs that import them from this module (programs/decoder.py).
@@ -278,51 +279,38 @@ class ProblemDecoder:
     ) -> tuple[samplers.NextLogitsFn, Any]:
         """`(next_logits_fn, initial_state)` for the samplers (text targets).
 
-        Cached: `model.encode` once, then `model.decode_step`. Uncached
-        (`config.cache=False`): the state holds the model features and the
-        ids so far, and each step runs the full model on the prefix.
+        Cached: `search.cached_next_logits` (`model.encode` once, then
+        `model.decode_step`, compiled with XLA when `config.jit_compile`).
+        Uncached (`config.cache=False`): the state holds the model features
+        and the ids so far, and each step runs the full model on the prefix.
         """
-        fn, state = self._model_logits_fn(features)
         num_ids = self.vocabulary.vocab_size
+        if not self.config.cache:
+            fn, state = self._uncached_logits_fn(features)
+            return search.known_ids_only(fn, num_ids), state
+        step = self.model.decode_step
+        if self.config.jit_compile:
+            if self._jit_decode_step is None:
+                # One function per decoder: XLA compiles once per shape.
+                self._jit_decode_step = tf.function(
+                    self.model.decode_step, jit_compile=True, autograph=False
+                )
+            step = self._jit_decode_step
+        return search.cached_next_logits(
+            self.model,
+            features,
+            input_modality=self.input_modality,
+            target_modality=self.target_modality,
+            target_space_id=int(self.problem.target_space_id),
+            max_length=self.config.max_length,
+            num_ids=num_ids,
+            decode_step=step,
+        )
 
-        def next_logits(ids_t, index, state):
-            logits, state = fn(ids_t, index, state)
-            # The modality's softmax may be wider than the vocabulary (8192
-            # rows for a smaller SentencePiece model): never emit those ids.
-            known = tf.range(tf.shape(logits)[-1]) < num_ids
-            return tf.where(known, logits, samplers.NEG_INF), state
-
-        return next_logits, state
-
-    def _model_logits_fn(self, features):
+    def _uncached_logits_fn(self, features):
         model, space_id = self.model, int(self.problem.target_space_id)
         max_length = self.config.max_length
         batch = tf.shape(features["target_space_id"])[0]
-        if self.config.cache:
-            encoded = model.encode(
-                features, input_modality=self.input_modality, training=False
-            )
-            state = model.initial_decode_state(encoded, batch, max_length)
-
-            step = model.decode_step
-            if self.config.jit_compile:
-                if self._jit_decode_step is None:
-                    # One function per decoder: XLA compiles once per shape.
-                    self._jit_decode_step = tf.function(
-                        model.decode_step, jit_compile=True, autograph=False
-                    )
-                step = self._jit_decode_step
-
-            def cached(ids_t, index, state):
-                return step(
-                    ids_t,
-                    index,
-                    state,
-                    target_space_id=space_id,
-                    target_modality=self.target_modality,
-                )
-
-            return cached, state
         inputs = {
             k: features[k] for k in ("inputs", "inputs_mask") if k in features
         }
@@ -368,23 +356,14 @@ class ProblemDecoder:
             probs, class_ids = tf.math.top_k(tf.nn.softmax(logits), k)
             return {"class_ids": tf.cast(class_ids, tf.int64), "scores": probs}
         fn, state = self.next_logits_fn(features)
-        batch = tf.shape(features["target_space_id"])[0]
-        config = self.config
-        if config.beam_size == 1:
-            ids, scores = samplers.greedy_search(
-                fn, state, batch, config.max_length
-            )
-        else:
-            ids, scores = samplers.beam_search(
-                fn,
-                state,
-                batch,
-                config.beam_size,
-                config.max_length,
-                alpha=config.alpha,
-            )
-            ids, scores = ids[:, 0], scores[:, 0]
-        return {"ids": ids, "scores": scores}
+        return search.search(
+            fn,
+            state,
+            tf.shape(features["target_space_id"])[0],
+            beam_size=self.config.beam_size,
+            max_length=self.config.max_length,
+            alpha=self.config.alpha,
+        )
 
     # The serving function and eager convenience.
 
