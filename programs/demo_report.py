@@ -1,6 +1,6 @@
 """What the demo shows: training history, curves, the results table.
 
-The demo (`problems/demo.py`) trains with `log_every = 1`, so the trainer's
+The demo (`programs/demo.py`) trains with `log_every = 1`, so the trainer's
 TensorBoard events under `model_dir/train` hold every step's loss and batch
 size for the problem of that step, and `model_dir/eval` every evaluation's
 per-problem metrics. This module reads them back (`read_scalars`), counts
