@@ -44,7 +44,6 @@ import io
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -356,24 +355,6 @@ def export(
     )
 
 
-def _report_rows(problems, results, seen) -> list[dict[str, Any]]:
-    rows = []
-    for problem in problems:
-        metric = demo_report.headline_metric(problem.metrics)
-        values = results.get(problem.name, {})
-        rows.append(
-            {
-                "problem": problem.name,
-                "metric": metric,
-                "value": values.get(metric),
-                "dev_examples": values.get("examples", 0),
-                "examples_seen": seen[problem.name]["examples"],
-                "steps": seen[problem.name]["steps"],
-            }
-        )
-    return rows
-
-
 def run_demo(
     *,
     out_dir: str = DEFAULT_OUT_DIR,
@@ -477,7 +458,7 @@ def run_demo(
         paths.export, selected, tmp_dir=paths.tmp, count=num_decode_examples
     )
     clock.lap("export_decode_s")
-    return report(
+    return demo_report.report(
         selected,
         out_dir=out_dir,
         model_dir=paths.model,
@@ -524,72 +505,6 @@ def _with_mixture_rates(
     if data.mixing == "proportional" and data.rates is None and rates:
         return dataclasses.replace(data, rates=tuple(rates))
     return data
-
-
-def report(
-    problems: Sequence[problem_lib.Problem],
-    *,
-    out_dir: str,
-    model_dir: str,
-    results: Mapping[str, Any],
-    decoded: Mapping[str, Any],
-    timings: Mapping[str, float],
-    verbose: bool = True,
-) -> dict[str, Any]:
-    """Writes `eval_results.json` and the curves; prints table and examples.
-
-    `results` are the dev results `evaluate` returned; the training history
-    comes from the trainer's summaries in `model_dir`.
-    """
-    train_series = demo_report.read_scalars(os.path.join(model_dir, "train"))
-    eval_series = demo_report.read_scalars(os.path.join(model_dir, "eval"))
-    names = [p.name for p in problems]
-    seen = demo_report.examples_seen(train_series, names)
-    metrics = {p.name: demo_report.headline_metric(p.metrics) for p in problems}
-    curves = demo_report.plot_curves(
-        os.path.join(out_dir, "training_curves.png"),
-        train=train_series,
-        eval_=eval_series,
-        problem_metrics=metrics,
-    )
-    per_problem = {}
-    for name in names:
-        values = dict(results["problems"].get(name, {}))
-        values["examples_seen"] = seen[name]["examples"]
-        values["train_steps"] = seen[name]["steps"]
-        values["headline_metric"] = metrics[name]
-        per_problem[name] = values
-    summary = {
-        "step": results["step"],
-        "decoding": results.get("decoding"),
-        "problems": per_problem,
-        "decoded_examples": dict(decoded),
-        "timings_s": {k: round(v, 1) for k, v in timings.items()},
-        "model_dir": model_dir,
-        "export_dir": os.path.join(out_dir, "export"),
-        "training_curves": curves,
-    }
-    atomic_write.write_json(os.path.join(out_dir, "eval_results.json"), summary)
-    if verbose:
-        _print_report(problems, summary, seen, out_dir)
-    return summary
-
-
-def _print_report(problems, summary, seen, out_dir) -> None:
-    print()
-    print(demo_report.examples_text(summary["decoded_examples"]))
-    print()
-    print(f"Dev results at step {summary['step']}:")
-    rows = _report_rows(problems, summary["problems"], seen)
-    print(demo_report.results_table(rows))
-    times = ", ".join(
-        f"{k[:-2]} {v:.0f} s" for k, v in summary["timings_s"].items()
-    )
-    print(f"\n{times}")
-    print(f"Results: {os.path.join(out_dir, 'eval_results.json')}")
-    print(f"Curves:  {summary['training_curves']}")
-    print(f"Export:  {summary['export_dir']}")
-    sys.stdout.flush()
 
 
 FLAGS = flags.FLAGS
