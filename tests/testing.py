@@ -1,4 +1,9 @@
-"""Shared test helpers: the Keras layer test of STYLE.md section 8, umask."""
+"""Shared test helpers: the layer test, a umask block, a script environment.
+
+`run_layer_test` is the Keras layer test of STYLE.md section 8; `umask` and
+`tree_modes` check file modes; `script_env` runs a `bin/` script on this
+checkout's code.
+"""
 
 from __future__ import annotations
 
@@ -165,3 +170,15 @@ def tree_modes(root: str) -> dict[str, int]:
                 os.stat(path).st_mode
             )
     return modes
+
+
+def script_env() -> dict[str, str]:
+    """The environment of a `bin/` script run from this checkout.
+
+    The checkout goes first on PYTHONPATH: a script's `sys.path` starts with
+    `bin/`, so it would otherwise import the installed (editable) package,
+    which may be another checkout.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=path)

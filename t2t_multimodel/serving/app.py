@@ -11,10 +11,14 @@ that application under uvicorn. Routes (NAME is `model_name`, "multimodel"):
 - `GET /`: the page (`static/index.html`), which talks to the API above.
 
 Every error is JSON, `{"error": "..."}`: 400 for a bad request (malformed
-JSON, unknown signature or input, undecodable bytes), 404 for an unknown
+or too deeply nested JSON, unknown signature or input, undecodable bytes,
+more instances, image pixels or audio seconds than the limits of
+`request_limits.py`), 403 for a `Host` that is not this server's and 415 for
+a POST that is not `application/json` (`cross_site.py`), 404 for an unknown
 model, version or route, 413 for a body over `max_request_bytes`, 503 when
-the queue is full, 504 past `request_timeout_s`. Answers carry a
-`Server-Timing` header with the time the server spent (the page shows it).
+the queue is full, 504 past `request_timeout_s`, 500 for a failure of the
+server itself. Answers carry a `Server-Timing` header with the time the
+server spent (the page shows it).
 """
 
 from __future__ import annotations
@@ -27,20 +31,27 @@ import logging
 import pathlib
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import uvicorn
 from starlette import (
     applications,
     exceptions,
+    middleware,
     requests,
     responses,
     routing,
     staticfiles,
 )
 
-from t2t_multimodel.serving import batching, rest, served_model
+from t2t_multimodel.serving import (
+    batching,
+    cross_site,
+    request_limits,
+    rest,
+    served_model,
+)
 
 STATIC_DIR = pathlib.Path(__file__).parent / "static"
 DEFAULT_MODEL_NAME = "multimodel"
@@ -102,12 +113,18 @@ class _Api:
         model_name: str,
         max_request_bytes: int,
         request_timeout_s: float,
+        max_instances_per_request: int,
+        max_image_pixels: int,
+        max_audio_seconds: float,
     ) -> None:
         self.model = model
         self.scheduler = scheduler
         self.model_name = model_name
         self.max_request_bytes = max_request_bytes
         self.request_timeout_s = request_timeout_s
+        self.max_instances_per_request = max_instances_per_request
+        self.max_image_pixels = max_image_pixels
+        self.max_audio_seconds = max_audio_seconds
         page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
         self.page = page.replace("{{MODEL_NAME}}", html.escape(model_name))
 
@@ -150,9 +167,7 @@ class _Api:
         try:
             self._check_servable(request)
             body = await _read_body(request, self.max_request_bytes)
-            parsed = rest.parse_predict_request(
-                rest.decode_json(body), self.model.signatures
-            )
+            parsed = self._parse(body)
             outputs = await self._run(parsed)
             payload = rest.format_predict_response(
                 outputs,
@@ -165,6 +180,23 @@ class _Api:
         return _json(
             payload, **{"Server-Timing": f"total;dur={elapsed_ms:.1f}"}
         )
+
+    def _parse(self, body: bytes) -> rest.PredictRequest:
+        """The checked request; `RestError` (400) if malformed or too big."""
+        try:
+            parsed = rest.parse_predict_request(
+                rest.decode_json(body),
+                self.model.signatures,
+                max_instances=self.max_instances_per_request,
+            )
+        except RecursionError:  # Nesting that json.loads still accepted.
+            raise rest.RestError("the request is nested too deeply") from None
+        request_limits.check_media(
+            parsed.inputs,
+            max_image_pixels=self.max_image_pixels,
+            max_audio_seconds=self.max_audio_seconds,
+        )
+        return parsed
 
     async def _run(self, parsed: rest.PredictRequest) -> dict[str, Any]:
         try:
@@ -197,6 +229,14 @@ async def _http_error(
     return _json({"error": error.detail}, error.status_code)
 
 
+async def _internal_error(
+    request: requests.Request, error: Exception
+) -> responses.Response:
+    # Starlette logs the traceback after this answer; the client gets JSON
+    # like every other error, not a plain-text "Internal Server Error".
+    return _json({"error": f"internal error: {type(error).__name__}"}, 500)
+
+
 def create_app(
     model: served_model.ServedModel,
     *,
@@ -206,17 +246,28 @@ def create_app(
     max_request_bytes: int = 16 * 1024 * 1024,
     max_queued_requests: int = 1024,
     request_timeout_s: float = 120.0,
+    max_instances_per_request: int = request_limits.DEFAULT_MAX_INSTANCES,
+    max_image_pixels: int = request_limits.DEFAULT_MAX_IMAGE_PIXELS,
+    max_audio_seconds: float = request_limits.DEFAULT_MAX_AUDIO_SECONDS,
+    allowed_hosts: Sequence[str] = (),
 ) -> applications.Starlette:
     """The ASGI application serving `model`.
 
     Args:
         model: the loaded export.
         model_name: NAME in the `/v1/models/NAME` paths.
-        max_batch_size: most instances in one model call.
+        max_batch_size: most instances in one model call (a request of
+            more runs alone).
         batch_timeout_ms: how long a request waits for others to batch with.
         max_request_bytes: larger bodies get a 413.
         max_queued_requests: requests beyond this many waiting get a 503.
         request_timeout_s: a request waiting longer gets a 504.
+        max_instances_per_request: a request with more gets a 400.
+        max_image_pixels: an `image_bytes` input whose header declares more
+            pixels gets a 400 (before it is decoded).
+        max_audio_seconds: a longer `audio_bytes` WAV gets a 400.
+        allowed_hosts: `Host` names served besides localhost and IP
+            addresses ("*": any); see `cross_site.py`.
 
     Returns:
         The application; its lifespan stops the batching thread.
@@ -233,6 +284,9 @@ def create_app(
         model_name=model_name,
         max_request_bytes=max_request_bytes,
         request_timeout_s=request_timeout_s,
+        max_instances_per_request=max_instances_per_request,
+        max_image_pixels=max_image_pixels,
+        max_audio_seconds=max_audio_seconds,
     )
 
     @contextlib.asynccontextmanager
@@ -255,7 +309,15 @@ def create_app(
     app = applications.Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={exceptions.HTTPException: _http_error},
+        middleware=[
+            middleware.Middleware(
+                cross_site.CrossSiteGuard, allowed_hosts=tuple(allowed_hosts)
+            )
+        ],
+        exception_handlers={
+            exceptions.HTTPException: _http_error,
+            Exception: _internal_error,
+        },
     )
     app.state.scheduler = scheduler
     return app
@@ -276,13 +338,18 @@ def serve(
 
     Args:
         export_dir: see `served_model.resolve_version`.
-        host: the address to listen on.
+        host: the address to listen on; also a `Host` name the server
+            answers to (see `cross_site.py`).
         port: the TCP port (8501 is TF Serving's REST port).
         access_log: log every request.
         **app_kwargs: passed to `create_app`.
+
+    Raises:
+        served_model.ExportLoadError: the export cannot be read.
     """
     model = served_model.ServedModel(export_dir)
-    app = create_app(model, **app_kwargs)
+    allowed_hosts = [*app_kwargs.pop("allowed_hosts", ()), host]
+    app = create_app(model, allowed_hosts=allowed_hosts, **app_kwargs)
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM
     )[0]

@@ -31,6 +31,10 @@ import tensorflow as tf
 from t2t_multimodel.serving import signatures as signatures_lib
 
 DEFAULT_SIGNATURE = "serving_default"
+# Deepest list nesting of an input value (TF's largest rank is 254, this
+# model's inputs have rank 1); deeper JSON is refused before any recursion
+# over it can exhaust Python's stack.
+MAX_NESTING = 32
 
 
 class RestError(Exception):
@@ -68,6 +72,10 @@ def decode_json(body: bytes) -> Any:
     """Parses a request body; `RestError` (400) if it is not JSON."""
     try:
         return json.loads(body)
+    except RecursionError:
+        raise RestError(
+            "JSON Parse error: the JSON is nested too deeply"
+        ) from None
     except UnicodeDecodeError as e:
         raise RestError(f"JSON Parse error: body is not UTF-8: {e}") from e
     except json.JSONDecodeError as e:
@@ -78,11 +86,13 @@ def _is_b64(value: Any) -> bool:
     return isinstance(value, dict) and list(value) == ["b64"]
 
 
-def _shape(value: Any, where: str) -> tuple[int, ...]:
-    """The shape of nested JSON lists; raises on ragged nesting."""
+def _shape(value: Any, where: str, depth: int = 0) -> tuple[int, ...]:
+    """The shape of nested JSON lists; raises on ragged or deep nesting."""
     if not isinstance(value, list):
         return ()
-    shapes = {_shape(v, where) for v in value}
+    if depth >= MAX_NESTING:
+        raise RestError(f"{where}: lists nested deeper than {MAX_NESTING}")
+    shapes = {_shape(v, where, depth + 1) for v in value}
     if len(shapes) > 1:
         raise RestError(f"{where}: ragged nested lists (shapes {shapes})")
     return (len(value),) + (shapes.pop() if shapes else ())
@@ -94,6 +104,13 @@ def _leaves(value: Any) -> list[Any]:
     return [value]
 
 
+def _brief(value: Any) -> str:
+    """The start of a JSON value's text, without recursing into it."""
+    if isinstance(value, (dict, list)):
+        return f"a JSON {'object' if isinstance(value, dict) else 'list'}"
+    return f"{value!r:.60}"
+
+
 def _string_leaf(value: Any, where: str) -> bytes:
     if isinstance(value, str):
         return value.encode("utf-8")
@@ -103,7 +120,7 @@ def _string_leaf(value: Any, where: str) -> bytes:
         except (binascii.Error, ValueError) as e:
             raise RestError(f"{where}: invalid base64 in 'b64': {e}") from e
     raise RestError(
-        f'{where}: expected a string or {{"b64": ...}}, got {value!r:.60}'
+        f'{where}: expected a string or {{"b64": ...}}, got {_brief(value)}'
     )
 
 
@@ -207,17 +224,35 @@ def _columnar_inputs(
     return arrays
 
 
+def _check_count(value: Any, max_instances: int | None) -> None:
+    """Refuses a batch-first list longer than `max_instances` (a 400)."""
+    if max_instances is None or not isinstance(value, list):
+        return
+    if len(value) > max_instances:
+        raise RestError(
+            f"Request has {len(value)} instances, more than the limit of "
+            f"{max_instances} per request (t2t-mm-serve "
+            "--max_instances_per_request); split it into several requests"
+        )
+
+
 def parse_predict_request(
-    body: Any, specs: Mapping[str, signatures_lib.SignatureSpec]
+    body: Any,
+    specs: Mapping[str, signatures_lib.SignatureSpec],
+    *,
+    max_instances: int | None = None,
 ) -> PredictRequest:
     """Decodes a predict request body (already parsed JSON).
 
     Args:
         body: the JSON value.
         specs: the model's signatures by name.
+        max_instances: most instances in one request (None: no limit);
+            checked before any input is converted.
 
     Raises:
-        RestError: any malformed request, unknown signature or input.
+        RestError: any malformed request, unknown signature or input, or
+            too many instances.
     """
     if not isinstance(body, dict):
         raise RestError("JSON Value: the request must be a JSON object")
@@ -237,9 +272,14 @@ def parse_predict_request(
         )
     spec = specs[name]
     if has_rows:
+        _check_count(body["instances"], max_instances)
         inputs = _row_inputs(body["instances"], spec)
     else:
-        inputs = _columnar_inputs(body["inputs"], spec)
+        value = body["inputs"]
+        columns = value if isinstance(value, dict) else {"": value}
+        for column in columns.values():
+            _check_count(column, max_instances)
+        inputs = _columnar_inputs(value, spec)
     num = next(iter(inputs.values())).shape[0]
     return PredictRequest(name, inputs, num, columnar=has_columns)
 

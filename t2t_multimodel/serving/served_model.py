@@ -7,7 +7,9 @@ signatures use) and calls one signature on a dict of NumPy arrays. Like
 base directory of numbered versions (`E/1/`, `E/2/`, ...), where it serves the
 highest. Errors that come from the request's values (undecodable image or
 WAV bytes, wrong shapes) surface as `ModelInputError` with TensorFlow's
-message condensed to its one informative line.
+message condensed to its one informative line. An export that cannot be
+read (a corrupt or truncated `saved_model.pb`, missing variables) raises
+`ExportLoadError`, a user error that names the file and says to re-export.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the ops text signatures use)
+from google.protobuf import message
 
 from t2t_multimodel import errors
 from t2t_multimodel.serving import signatures as signatures_lib
@@ -39,6 +42,18 @@ _SUFFIX = re.compile(r"\s*(\[\[\{\{node [^]]*\}\}\]\]|\[Op:[^]]*\])")
 
 class ModelInputError(ValueError):
     """The model rejected the values of a request (an HTTP 400)."""
+
+
+class ExportLoadError(errors.UserError, ValueError):
+    """An export that cannot be loaded; the user re-exports it."""
+
+
+def _load_error(path: str, reason: str) -> ExportLoadError:
+    return ExportLoadError(
+        f"cannot load the export {path}: {reason}. The export is corrupt or "
+        "incomplete (a failed copy or a disk error); export the model again "
+        "with t2t-mm-exporter, or copy the export again."
+    )
 
 
 def condense_tf_error(message: str) -> str:
@@ -102,14 +117,29 @@ class ServedModel:
 
     def __init__(self, export_dir: str) -> None:
         self.saved_model_dir, self.version = resolve_version(export_dir)
-        self._signature_defs = signatures_lib.read_signature_defs(
-            self.saved_model_dir
-        )
+        pb = os.path.join(self.saved_model_dir, "saved_model.pb")
+        try:
+            self._signature_defs = signatures_lib.read_signature_defs(
+                self.saved_model_dir
+            )
+        except message.DecodeError as e:
+            raise _load_error(pb, f"not a SavedModel protobuf ({e})") from e
+        except signatures_lib.NoServeGraphError as e:
+            raise _load_error(pb, str(e)) from e
         self.signatures = {
             name: signatures_lib.signature_spec(name, proto)
             for name, proto in sorted(self._signature_defs.items())
         }
-        self._loaded = tf.saved_model.load(self.saved_model_dir)
+        try:
+            self._loaded = tf.saved_model.load(self.saved_model_dir)
+        except tf.errors.OpError as e:
+            reason = condense_tf_error(e.message)
+            raise _load_error(self.saved_model_dir, reason) from e
+        except (OSError, message.DecodeError) as e:
+            # TF's loader raises FileNotFoundError for missing variables,
+            # with a second line of advice about devices that does not apply.
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise _load_error(self.saved_model_dir, reason) from e
         self._functions = dict(self._loaded.signatures)
         missing = set(self.signatures) - set(self._functions)
         if missing:

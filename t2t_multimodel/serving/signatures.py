@@ -22,6 +22,10 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 SERVE_TAG = "serve"
 
 
+class NoServeGraphError(ValueError):
+    """A `saved_model.pb` without a meta graph tagged `serve`."""
+
+
 @dataclasses.dataclass(frozen=True)
 class TensorInfo:
     """One named input or output of a signature.
@@ -70,7 +74,9 @@ def read_signature_defs(
 
     Raises:
         FileNotFoundError: no `saved_model.pb` in `export_dir`.
-        ValueError: the SavedModel has no `serve` meta graph.
+        google.protobuf.message.DecodeError: the file is not a SavedModel.
+        NoServeGraphError: the SavedModel has no `serve` meta graph (an
+            empty file parses as such a SavedModel).
     """
     path = os.path.join(export_dir, "saved_model.pb")
     saved_model = saved_model_pb2.SavedModel()
@@ -83,7 +89,7 @@ def read_signature_defs(
                 for name, signature in meta_graph.signature_def.items()
                 if _is_servable(name)
             }
-    raise ValueError(f"{export_dir}: no meta graph tagged {SERVE_TAG!r}")
+    raise NoServeGraphError(f"no meta graph tagged {SERVE_TAG!r}")
 
 
 def signature_spec(

@@ -6,18 +6,30 @@ input and batch position, and the model keeps answering afterwards;
 over-long inputs are truncated (text to `max_input_length - 1` ids, audio to
 `max_audio_seconds`), not refused; a batch of 64 mixed-length requests per
 signature is answered. The 1,000-request memory check is
-benchmarks/serving_load.py (a 100-request variant runs here).
+benchmarks/serving_load.py (a 100-request variant runs here). Through the
+HTTP application, a 1,000-instance request and a PNG that decodes to
+10,000 x 10,000 pixels are refused at once (issue #20), and the export and
+its vocabulary are readable by others under umask 022.
 """
 
 from __future__ import annotations
 
+import base64
+import os
+import time
+
 import numpy as np
 import pytest
+from starlette import testclient
 
+from t2t_multimodel.serving import app as app_lib
 from t2t_multimodel.serving import served_model
+from tests import testing
 from tests.decoding import tiny
 from tests.reliability import serving_fixture
+from tests.serving import tiny_export
 
+PREDICT = "/v1/models/multimodel:predict"
 INPUTS = {
     "tiny_translate": "inputs",
     "tiny_image": "image_bytes",
@@ -27,9 +39,88 @@ INPUTS = {
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def export_dir(tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("export"))
-    return served_model.ServedModel(serving_fixture.export_tiny(directory))
+    with testing.umask(0o022):
+        return serving_fixture.export_tiny(directory)
+
+
+@pytest.fixture(scope="module")
+def served(export_dir):
+    return served_model.ServedModel(export_dir)
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    app = app_lib.create_app(served, batch_timeout_ms=2)
+    with testclient.TestClient(app, base_url="http://localhost") as client:
+        yield client
+
+
+def test_export_and_vocabulary_get_umask_modes(export_dir):
+    # Were 0700 directories and 0600 vocabulary (mkdtemp/mkstemp): a
+    # tensorflow_model_server container or another user could not read them.
+    modes = testing.tree_modes(export_dir)
+    dirs = {
+        path for path in modes if os.path.isdir(os.path.join(export_dir, path))
+    }
+    assert {modes[d] for d in dirs} == {0o755}
+    assert {m for p, m in modes.items() if p not in dirs} == {0o644}
+    assert "variables" in dirs and "saved_model.pb" in modes
+    vocab = os.path.join(os.path.dirname(export_dir), tiny.VOCAB_FILE)
+    assert testing.tree_modes(vocab) == {".": 0o644}
+    leftovers = [
+        name
+        for name in os.listdir(os.path.dirname(export_dir))
+        if name.startswith(".")
+    ]
+    assert leftovers == []
+
+
+def _answers_after(client) -> None:
+    good = {"signature_name": "tiny_translate", "instances": ["the cat"]}
+    response = client.post(PREDICT, json=good)
+    assert response.status_code == 200
+    assert len(response.json()["predictions"]) == 1
+
+
+def test_thousand_instances_are_refused_at_once(client):
+    # Before: one model call of 1,000 texts (3.9 s and +183 MiB on this
+    # tiny model; over 120 s and +7.5 GB on the real one).
+    texts = [" ".join(tiny.TEXTS)] * 1000
+    start = time.perf_counter()
+    response = client.post(
+        PREDICT, json={"signature_name": "tiny_translate", "instances": texts}
+    )
+    assert time.perf_counter() - start < 5.0
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "Request has 1000 instances, more than the limit of 64 per "
+        "request (t2t-mm-serve --max_instances_per_request); split it into "
+        "several requests"
+    }
+    _answers_after(client)
+
+
+def test_huge_png_is_refused_before_decoding(client):
+    # Before: 8.3 s and +1.6 GB of RSS to decode these 97 KB.
+    png = tiny_export.blank_png_bytes(10_000, 10_000)
+    before = _rss_mib()
+    response = client.post(
+        PREDICT,
+        json={
+            "signature_name": "tiny_image",
+            "instances": [{"b64": base64.b64encode(png).decode()}],
+        },
+    )
+    assert _rss_mib() - before < 64
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "input 'image_bytes', instance 0: the image is 10000 x "
+        "10000 = 100,000,000 pixels, more than the limit of 16,777,216 "
+        "(t2t-mm-serve --max_image_pixels); scale it down before sending it"
+    }
+    _answers_after(client)
 
 
 def _run(served, name, values):

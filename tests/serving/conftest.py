@@ -13,6 +13,7 @@ import urllib.request
 
 import pytest
 
+from tests import testing
 from tests.serving import tiny_export
 
 
@@ -56,7 +57,7 @@ def server(
 ):
     """`bin/t2t-mm-serve` on the tiny export, 127.0.0.1, a free port."""
     log = tmp_path_factory.mktemp("server") / "server.log"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env = testing.script_env()
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [

@@ -18,6 +18,7 @@ from t2t_multimodel.serving import app as app_lib
 from tests.serving import tiny_export
 
 PREDICT = "/v1/models/multimodel:predict"
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def _b64(data: bytes) -> dict[str, str]:
@@ -38,8 +39,16 @@ def batching_app(served):
 
 
 @pytest.fixture(scope="module")
+def roomy(served):
+    # The default limits (16 MiB bodies).
+    app = app_lib.create_app(served, batch_timeout_ms=2)
+    with testclient.TestClient(app, base_url="http://localhost") as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
 def client(app):
-    with testclient.TestClient(app) as client:
+    with testclient.TestClient(app, base_url="http://localhost") as client:
         yield client
 
 
@@ -171,9 +180,42 @@ class TestErrors:
         assert "Graph execution" not in got["error"]
 
     def test_malformed_json(self, client) -> None:
-        response = client.post(PREDICT, content=b'{"instances": [')
+        response = client.post(
+            PREDICT, content=b'{"instances": [', headers=JSON_HEADERS
+        )
         assert response.status_code == 400
         assert response.json()["error"].startswith("JSON Parse error")
+
+    def test_deeply_nested_json_is_400(self, roomy) -> None:
+        # json.loads raised RecursionError: a plain-text 500 before.
+        response = roomy.post(
+            PREDICT, content=b"[" * 100_000, headers=JSON_HEADERS
+        )
+        assert response.status_code == 400
+        assert response.headers["content-type"] == "application/json"
+        assert response.json() == {
+            "error": "JSON Parse error: the JSON is nested too deeply"
+        }
+        good = {"signature_name": "echo_upper", "instances": ["ok"]}
+        assert roomy.post(PREDICT, json=good).json() == {
+            "predictions": ["OK (2)"]
+        }
+
+    def test_server_failure_is_json_500(self, served, monkeypatch) -> None:
+        def broken(*args, **kwargs):
+            raise KeyError("a bug")
+
+        monkeypatch.setattr(app_lib.rest, "format_predict_response", broken)
+        app = app_lib.create_app(served, batch_timeout_ms=2)
+        with testclient.TestClient(
+            app, base_url="http://localhost", raise_server_exceptions=False
+        ) as client:
+            response = client.post(
+                PREDICT,
+                json={"signature_name": "echo_upper", "instances": ["a"]},
+            )
+        assert response.status_code == 500
+        assert response.json() == {"error": "internal error: KeyError"}
 
     def test_oversize_body_is_413(self, client) -> None:
         text = "x" * 5000  # max_request_bytes is 4096
@@ -188,7 +230,7 @@ class TestErrors:
             for _ in range(10):
                 yield b" " * 1000
 
-        response = client.post(PREDICT, content=chunks())
+        response = client.post(PREDICT, content=chunks(), headers=JSON_HEADERS)
         assert response.status_code == 413
 
     def test_unknown_model_version_and_route_are_404(self, client) -> None:
@@ -224,7 +266,7 @@ class TestErrors:
         async def burst() -> list[httpx2.Response]:
             transport = httpx2.ASGITransport(app=batching_app)
             async with httpx2.AsyncClient(
-                transport=transport, base_url="http://test"
+                transport=transport, base_url="http://localhost"
             ) as client:
                 bodies = [good, bad, good, good, bad, good]
                 return await asyncio.gather(
@@ -248,7 +290,7 @@ class TestErrors:
         async def burst() -> list[httpx2.Response]:
             transport = httpx2.ASGITransport(app=batching_app)
             async with httpx2.AsyncClient(
-                transport=transport, base_url="http://test"
+                transport=transport, base_url="http://localhost"
             ) as client:
                 return await asyncio.gather(
                     *(

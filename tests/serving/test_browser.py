@@ -132,8 +132,12 @@ def test_recording_wav_encoder_makes_decodable_wav(browser, server) -> None:
       const done = arguments[arguments.length - 1];
       const samples = new Float32Array([0, 0.5, -1, 1, 0.25]);
       const wav = encodeWav(samples, 22050);
-      fetch(API + ":predict", {method: "POST", body: JSON.stringify({
-        signature_name: "transcribe_length", instances: [{b64: base64(wav)}]})})
+      // As the page sends it: without the JSON Content-Type a browser
+      // sends text/plain, which the server refuses (cross_site.py).
+      fetch(API + ":predict", {method: "POST",
+        headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({signature_name: "transcribe_length",
+                              instances: [{b64: base64(wav)}]})})
         .then((r) => r.json())
         .then((body) => done([Array.from(wav.slice(0, 48)), body]))
         .catch((e) => done(String(e)));
@@ -177,3 +181,21 @@ def test_recording_from_the_fake_microphone(browser, server) -> None:
     samples, rate = int(match[1]), int(match[2])
     assert samples == (num_bytes - 44) // 2  # mono 16-bit after the header
     assert rate >= 8000 and samples >= rate // 4  # about 1 s recorded
+
+
+def test_a_plain_text_post_is_refused(browser, server) -> None:
+    # What any web page can send cross-site without a CORS preflight: a
+    # string body, which Chromium labels text/plain. It ran the model before.
+    _open(browser, server.url, "echo_upper")
+    script = """
+      const done = arguments[arguments.length - 1];
+      fetch(API + ":predict", {method: "POST", body: JSON.stringify({
+        signature_name: "echo_upper", instances: ["hi"]})})
+        .then(async (r) => done([r.status, await r.json()]))
+        .catch((e) => done(String(e)));
+    """
+    status, body = browser.execute_async_script(script)
+    assert status == 415
+    assert body["error"].startswith(
+        "Content-Type must be application/json, got 'text/plain;charset=UTF-8'"
+    )

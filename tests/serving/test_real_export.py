@@ -68,7 +68,7 @@ def test_rest_answers_equal_the_signatures(real_export: str) -> None:
         "tiny_speech": ["audio_bytes"],
     }
     app = app_lib.create_app(served, max_batch_size=16, batch_timeout_ms=300)
-    with testclient.TestClient(app) as client:
+    with testclient.TestClient(app, base_url="http://localhost") as client:
         metadata = client.get("/v1/models/multimodel/metadata").json()
         defs = metadata["metadata"]["signature_def"]["signature_def"]
         assert {p.name for p in tiny.PROBLEMS} <= set(defs)
@@ -110,7 +110,7 @@ def test_rest_answers_equal_the_signatures(real_export: str) -> None:
         async def one_by_one(name: str, raw: list) -> list:
             transport = httpx2.ASGITransport(app=app)
             async with httpx2.AsyncClient(
-                transport=transport, base_url="http://test"
+                transport=transport, base_url="http://localhost"
             ) as client:
                 responses = await asyncio.gather(
                     *(

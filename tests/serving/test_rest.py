@@ -156,6 +156,63 @@ class TestDecodeJson:
         with pytest.raises(rest.RestError, match="not UTF-8"):
             rest.decode_json(b'"\xff"')
 
+    def test_deep_nesting_is_400_not_recursion_error(self) -> None:
+        with pytest.raises(rest.RestError) as error:
+            rest.decode_json(b"[" * 100_000)
+        assert error.value.status == 400
+        assert error.value.message == (
+            "JSON Parse error: the JSON is nested too deeply"
+        )
+
+
+class TestLimits:
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"signature_name": "text", "instances": ["a", "b", "c"]},
+            {"signature_name": "text", "inputs": ["a", "b", "c"]},
+            {
+                "signature_name": "pair",
+                "inputs": {"x": [[1, 2]] * 3, "label": ["a"] * 3},
+            },
+        ],
+    )
+    def test_max_instances(self, body) -> None:
+        with pytest.raises(rest.RestError) as error:
+            rest.parse_predict_request(body, SPECS, max_instances=2)
+        assert error.value.status == 400
+        assert error.value.message.startswith(
+            "Request has 3 instances, more than the limit of 2 per request"
+        )
+        request = rest.parse_predict_request(body, SPECS, max_instances=3)
+        assert request.num_instances == 3
+
+    def test_lists_nested_deeper_than_the_limit(self) -> None:
+        value = "a"
+        for _ in range(rest.MAX_NESTING + 1):
+            value = [value]
+        with pytest.raises(rest.RestError) as error:
+            rest.parse_predict_request(
+                {"signature_name": "text", "instances": value}, SPECS
+            )
+        assert error.value.message == (
+            "input 'inputs': lists nested deeper than 32"
+        )
+
+    def test_nested_object_is_named_not_printed(self) -> None:
+        value: dict = {}
+        for _ in range(5000):  # repr() of it would exhaust the stack
+            value = {"a": value}
+        with pytest.raises(rest.RestError) as error:
+            rest.parse_predict_request(
+                {"signature_name": "text", "instances": [{"b64": value}]},
+                SPECS,
+            )
+        assert error.value.message == (
+            "input 'inputs': expected a string or {\"b64\": ...}, got a JSON "
+            "object"
+        )
+
 
 class TestFormatPredictResponse:
     def test_row_single_output_is_bare_values(self) -> None:

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
+from t2t_multimodel import errors
 from t2t_multimodel.serving import served_model
 from tests.serving import tiny_export
 
@@ -67,3 +68,47 @@ def test_resolve_version(tiny_export_dir: str, tmp_path) -> None:
     assert (path, version) == (str(tmp_path / "12"), "12")
     with pytest.raises(FileNotFoundError, match="t2t-mm-exporter"):
         served_model.resolve_version(str(tmp_path / "40"))
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"\x07garbage" * 100, "not a SavedModel protobuf (Error parsing"),
+        (b"", "no meta graph tagged 'serve'"),
+        ("half", "not a SavedModel protobuf (Error parsing"),
+    ],
+)
+def test_corrupt_saved_model_pb_is_a_user_error(
+    tiny_export_dir: str, tmp_path, content, reason: str
+) -> None:
+    export = tmp_path / "export"
+    shutil.copytree(tiny_export_dir, export)
+    pb = export / "saved_model.pb"
+    if content == "half":  # A copy cut short.
+        content = pb.read_bytes()[: pb.stat().st_size // 2]
+    pb.write_bytes(content)
+    with pytest.raises(served_model.ExportLoadError) as error:
+        served_model.ServedModel(str(export))
+    message = str(error.value)
+    assert message.startswith(f"cannot load the export {pb}: {reason}")
+    assert message.endswith(
+        ". The export is corrupt or incomplete (a failed copy or a disk "
+        "error); export the model again with t2t-mm-exporter, or copy the "
+        "export again."
+    )
+    assert "\n" not in message
+    assert errors.is_user_error(error.value)
+
+
+def test_missing_variables_is_a_user_error(tiny_export_dir, tmp_path) -> None:
+    export = tmp_path / "export"
+    shutil.copytree(tiny_export_dir, export)
+    shutil.rmtree(export / "variables")
+    with pytest.raises(served_model.ExportLoadError) as error:
+        served_model.ServedModel(str(export))
+    assert str(error.value).startswith(
+        f"cannot load the export {export}: Unsuccessful TensorSliceReader "
+        "constructor: Failed to find any matching files for "
+        f"{export}/variables/variables."
+    )
+    assert "\n" not in str(error.value)

@@ -14,6 +14,7 @@ import base64
 import concurrent.futures
 import json
 import pathlib
+import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ import urllib.request
 
 import pytest
 
+from tests import testing
 from tests.serving import tiny_export
 
 NUM_REQUESTS = 200
@@ -135,7 +137,9 @@ def test_server_keeps_serving_after_bad_requests(server) -> None:
     assert "exceeds the limit of 16777216 bytes" in answers[-1][1]["error"]
     statuses = [status for status, _ in answers]
     request = urllib.request.Request(
-        server.url + "v1/models/multimodel:predict", data=b"{oops"
+        server.url + "v1/models/multimodel:predict",
+        data=b"{oops",
+        headers={"Content-Type": "application/json"},
     )
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(request, timeout=30)
@@ -155,6 +159,7 @@ def test_help_and_missing_export(repo_root, tmp_path) -> None:
         capture_output=True,
         text=True,
         timeout=120,
+        env=testing.script_env(),
     )
     assert result.returncode in (0, 1)  # absl exits 1 after --help
     for flag in ("--export_dir", "--port", "--host", "--max_batch_size"):
@@ -164,6 +169,94 @@ def test_help_and_missing_export(repo_root, tmp_path) -> None:
         capture_output=True,
         text=True,
         timeout=180,
+        env=testing.script_env(),
     )
     assert result.returncode == 1
     assert "no saved_model.pb" in result.stderr
+
+
+def _raw_post(url: str, data: bytes, headers: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url + "v1/models/multimodel:predict", data=data, headers=headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_other_sites_cannot_drive_the_api(server) -> None:
+    good = {"signature_name": "echo_upper", "instances": ["ok"]}
+    data = json.dumps(good).encode()
+    # A cross-site form or fetch without preflight: text/plain, form data.
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        status, answer = _raw_post(
+            server.url, data, {"Content-Type": content_type}
+        )
+        assert status == 415
+        assert answer["error"].startswith(
+            f"Content-Type must be application/json, got '{content_type}'"
+        )
+    # DNS rebinding: the browser sends the attacker's name as Host.
+    status, answer = _raw_post(
+        server.url,
+        data,
+        {"Content-Type": "application/json", "Host": "evil.example:8501"},
+    )
+    assert status == 403
+    assert answer["error"].startswith("Host 'evil.example:8501' is not allowed")
+    assert _post(server.url, good) == (200, {"predictions": ["OK (2)"]})
+
+
+def test_thousand_instances_do_not_block_a_small_request(server) -> None:
+    # The issue: 1,000 instances in one request ran as one batch and both
+    # it and a concurrent 1-instance request timed out.
+    big = {"signature_name": "echo_upper", "instances": ["x"] * 1000}
+    small = {"signature_name": "echo_upper", "instances": ["small"]}
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        big_answer = pool.submit(_post, server.url, big)
+        small_answer = pool.submit(_post, server.url, small)
+        status, answer = big_answer.result(timeout=60)
+        assert small_answer.result(timeout=60) == (
+            200,
+            {"predictions": ["SMALL (5)"]},
+        )
+    assert status == 400
+    assert answer["error"].startswith(
+        "Request has 1000 instances, more than the limit of 64 per request"
+    )
+
+
+def test_corrupt_saved_model_pb_is_one_line(
+    repo_root, tiny_export_dir: str, tmp_path
+) -> None:
+    export = tmp_path / "export"
+    shutil.copytree(tiny_export_dir, export)
+    (export / "saved_model.pb").write_bytes(b"\x07garbage" * 100)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(repo_root / "bin" / "t2t-mm-serve"),
+            f"--export_dir={export}",
+            "--port=0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=testing.script_env(),
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = [
+        line
+        for line in result.stderr.splitlines()
+        if line.startswith("t2t-mm-serve:")
+    ]
+    assert lines == [
+        f"t2t-mm-serve: error: cannot load the export {export}/saved_model.pb:"
+        " not a SavedModel protobuf (Error parsing message with type "
+        "'tensorflow.SavedModel': Wire format was corrupt). The export is "
+        "corrupt or incomplete (a failed copy or a disk error); export the "
+        "model again with t2t-mm-exporter, or copy the export again."
+    ]

@@ -20,7 +20,9 @@ have exactly the names, input keys and dtypes that `t2t-mm-exporter` writes
 from __future__ import annotations
 
 import io
+import struct
 import wave
+import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -125,3 +127,29 @@ def wav_bytes(num_samples: int, rate: int = 8000, channels: int = 1) -> bytes:
         f.setframerate(rate)
         f.writeframes(frames.tobytes())
     return buffer.getvalue()
+
+
+def blank_png_bytes(width: int, height: int) -> bytes:
+    """A valid black gray PNG of any size, compressed row by row.
+
+    10,000 x 10,000 gives the issue's ~97 KB file that decodes to 100 M
+    pixels, without ever holding the pixels in memory.
+    """
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+        )
+
+    compressor = zlib.compressobj(9)
+    row = bytes(width + 1)  # Filter byte 0, then `width` black pixels.
+    parts = [compressor.compress(row) for _ in range(height)]
+    idat = b"".join(parts) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", idat)
+        + chunk(b"IEND", b"")
+    )
