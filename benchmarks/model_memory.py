@@ -8,7 +8,15 @@ architecture at `gin/models/multimodel_base.gin` (d = 512, 60 experts, k = 4,
 - `--input text`: text -> text, batch 8 x `--length` subwords, the shared
   8192-id vocabulary (translation);
 - `--input image`: 64x64 RGB images -> 1000 classes (ImageNet-64 style:
-  the Xception entry flow, then the encoder and the class-label exit flow).
+  the Xception entry flow, then the encoder and the class-label exit flow);
+- `--input speech`: `--frames` 80-bin log-mel frames -> `--length` subwords
+  (the spectral audio net, then the whole body).
+
+`--modalities paper8` builds every modality net of the paper's eight-problem
+mixture (the shared 8k symbol net, the image entry flow, the spectral audio
+net and the 1000-class exit flow), as a Table 1 run holds them, whatever the
+input; `--mode train` then also reports the bytes of the parameters and of
+Adam's two slots (README "Reproducing Table 1").
 
 It times `--steps` compiled passes after `--warmup` (median, examples/s)
 and reports the process's peak resident memory (`ru_maxrss`, so run one
@@ -19,6 +27,7 @@ in the 24 GB at which the original ran out of memory.
 
   python benchmarks/model_memory.py --input image [--mode forward|train]
       [--batch 8 --length 64 --image_size 64 --steps 5 --warmup 2]
+      [--modalities task|paper8]
 """
 
 from __future__ import annotations
@@ -69,6 +78,16 @@ def features(args) -> tuple[dict, str, str]:
             "target_space_id": np.full([batch], 8, np.int32),
         }
         return feats, "symbol", "symbol"
+    if args.input == "speech":  # log-mel frames -> a transcript.
+        ids = rng.integers(3, 8192, size=(batch, args.length)).astype(np.int32)
+        feats = {
+            "inputs": rng.standard_normal((batch, args.frames, 80), np.float32),
+            "inputs_mask": np.ones((batch, args.frames), bool),
+            "targets": ids,
+            "targets_mask": np.ones((batch, args.length), bool),
+            "target_space_id": np.full([batch], 3, np.int32),
+        }
+        return feats, "audio_spectral", "symbol"
     size = args.image_size
     feats = {
         "inputs": rng.random((batch, size, size, 3), np.float32),
@@ -84,10 +103,20 @@ def build_model(args, input_modality: str, target_modality: str):
     gin.add_config_file_search_path(models)
     gin.parse_config_file(os.path.join(models, f"{args.config}.gin"))
     specs = {"symbol": modality_specs.SYMBOL}
+    if args.input == "speech":
+        specs["audio_spectral"] = modality_specs.AUDIO_SPECTRAL
     if args.input == "image":
         specs = {
             "image": modality_specs.IMAGE,
             target_modality: modality_specs.class_label(NUM_CLASSES),
+        }
+    if args.modalities == "paper8":  # Every net of multimodel_paper_8.
+        label = modality_specs.class_label(NUM_CLASSES)
+        specs = {
+            "symbol": modality_specs.SYMBOL,
+            "image": modality_specs.IMAGE,
+            "audio_spectral": modality_specs.AUDIO_SPECTRAL,
+            label.name: label,
         }
     return gin.get_configurable(build.build_model)(modality_specs=specs)
 
@@ -110,6 +139,9 @@ def make_pass(model, args, input_modality, target_modality, feats):
         return lambda: forward(tensors)
     opt = optimizers.FusedAdam(1e-4)
     opt.build(model.trainable_variables)
+    model.adam_slot_bytes = sum(
+        int(np.prod(v.shape)) * v.dtype.size for v in opt.m + opt.v
+    )
     step = steps.make_train_step(
         model,
         opt,
@@ -127,7 +159,10 @@ def make_pass(model, args, input_modality, target_modality, feats):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default="multimodel_base")
-    parser.add_argument("--input", choices=("text", "image"), default="text")
+    parser.add_argument(
+        "--input", choices=("text", "image", "speech"), default="text"
+    )
+    parser.add_argument("--frames", type=int, default=1024)
     parser.add_argument(
         "--mode", choices=("forward", "train"), default="forward"
     )
@@ -136,6 +171,9 @@ def main() -> None:
     parser.add_argument("--image_size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument(
+        "--modalities", choices=("task", "paper8"), default="task"
+    )
     args = parser.parse_args()
 
     feats, input_modality, target_modality = features(args)
@@ -151,13 +189,22 @@ def main() -> None:
             times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
     peak = peak_rss_gb()
-    shape = (
-        f"{args.batch} x {args.length} tokens"
-        if args.input == "text"
-        else f"{args.batch} x {args.image_size}x{args.image_size}x3"
-    )
+    shape = {
+        "text": f"{args.batch} x {args.length} tokens",
+        "speech": f"{args.batch} x {args.frames} frames -> {args.length}",
+        "image": f"{args.batch} x {args.image_size}x{args.image_size}x3",
+    }[args.input]
     print(f"{args.config} {args.mode} on {args.input} ({shape}):")
+    param_bytes = sum(
+        int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize
+        for w in model.weights
+    )
+    slot_bytes = getattr(model, "adam_slot_bytes", 0)
+    print(f"  modality nets       {', '.join(sorted(model.modalities))}")
     print(f"  parameters          {params / 1e6:.1f} M")
+    print(f"  parameter bytes     {param_bytes / 2**30:.2f} GiB")
+    if slot_bytes:
+        print(f"  Adam slot bytes     {slot_bytes / 2**30:.2f} GiB")
     print(f"  peak RSS after build {built_gb:.2f} GB")
     print(f"  peak RSS            {peak:.2f} GB")
     print(f"  median pass         {seconds * 1e3:.1f} ms")
@@ -172,7 +219,10 @@ def main() -> None:
         "mode": args.mode,
         "input": args.input,
         "batch": args.batch,
+        "modalities": args.modalities,
         "parameters": params,
+        "parameter_bytes": param_bytes,
+        "adam_slot_bytes": slot_bytes,
         "peak_rss_gb": round(peak, 3),
         "built_rss_gb": round(built_gb, 3),
         "median_s": round(seconds, 4),

@@ -15,6 +15,7 @@ from problems.demo import translate as demo_translate  # noqa: F401
 from problems.paper import (
     caption_mscoco,  # noqa: F401
     image_imagenet,  # noqa: F401
+    mixtures,  # noqa: F401
     parse_ptb,  # noqa: F401
     speech_librispeech,  # noqa: F401
     translate_wmt,  # noqa: F401

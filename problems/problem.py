@@ -15,6 +15,7 @@ from typing import Any
 import tensorflow as tf
 
 from t2t_multimodel.data import features as features_lib
+from t2t_multimodel.data import raw_files as raw_files_lib
 
 Example = dict[str, Any]
 Generator = Callable[[str], Iterator[Example]]
@@ -24,7 +25,12 @@ Preprocessor = Callable[..., tf.data.Dataset]
 
 TRAIN = "train"
 DEV = "dev"
+# The held-out split a paper table is scored on (newstest2014, LibriSpeech
+# test-clean, PTB section 23, ...), where the corpus has one. Optional:
+# datagen skips it, with a warning, when its raw files are absent.
+TEST = "test"
 SPLITS = (TRAIN, DEV)
+OPTIONAL_SPLITS = (TEST,)
 
 
 class MissingDataError(FileNotFoundError):
@@ -55,6 +61,10 @@ class Problem:
       num_shards: default number of train shards (dev gets one).
       class_names: for class-label targets, the name of each class id (the
         exporter's `classes` output); empty means the ids are the names.
+      raw_files: the public files datagen downloads into `tmp_dir` when
+        they are missing, and what to unpack (`data/raw_files.py`).
+      manual_download: for corpora that need a licence or a login
+        (ImageNet, the Penn Treebank): how to get the files by hand.
     """
 
     name: str
@@ -68,6 +78,8 @@ class Problem:
     raw_files_help: str = ""
     num_shards: int = 10
     class_names: tuple[str, ...] = ()
+    raw_files: tuple[raw_files_lib.RawFile, ...] = ()
+    manual_download: str = ""
 
     def generate(self, split: str, tmp_dir: str) -> Iterator[Example]:
         """Yields raw examples of `split` read from the files in `tmp_dir`."""

@@ -3,8 +3,10 @@
 Each module holds one program's flags and its short `main`, called by the
 console entry points of setup.cfg (and the thin scripts in bin/): `datagen`
 (t2t-mm-datagen), `trainer`, `decoder`, `exporter`, `serve`, `importer`
-(t2t-mm-import) and `demo` (with `demo_report`). `gin_setup` is the one gin
-set-up they share: the shipped gin files, search paths and error messages.
+(t2t-mm-import), `avg_checkpoints` (t2t-mm-avg-checkpoints) and `demo`
+(with `demo_report`). `gin_setup` is the one gin set-up they share: the
+shipped gin files, search paths and error messages; `t2t_flags` translates
+T2T's flags to gin for the trainer and decoder.
 The programs import the library and `problems`; nothing imports them.
 """
 

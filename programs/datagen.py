@@ -1,29 +1,43 @@
 """t2t-mm-datagen: raw files -> shared vocabulary + sharded TFRecords.
 
   t2t-mm-datagen --problem=NAME[,NAME...] --data_dir=D --tmp_dir=T
-      [--num_shards=N]
+      [--num_shards=N] [--mirror=URL] [--nodownload]
   t2t-mm-datagen --problem=NAME --data_dir=D --source=tfds
-      [--tfds_data_dir=TFDS_DIR]   (read prepared TensorFlow Datasets)
-  t2t-mm-datagen --list_problems
+      [--tfds_data_dir=TFDS_DIR] [--download [--tfds_manual_dir=M]]
+  t2t-mm-datagen --list_problems [--verbose]
 
-Writes D/NAME-train-000NN-of-000MM, D/NAME-dev-00000-of-00001, their
-.meta.json files and the shared vocabulary. Reruns skip complete shards.
+Writes D/NAME-train-000NN-of-000MM, D/NAME-dev-00000-of-00001 (and
+D/NAME-test-... where the corpus has a test split and its files are in T),
+their .meta.json files and the shared vocabulary. Reruns skip complete
+shards. With --source=raw (the default) the public raw files that are not in
+T yet are downloaded there first (progress bars; resumed if cut; verified
+against published checksums) and unpacked where needed; files already in T
+are used as they are, without network. --mirror (or $T2T_MM_MIRROR) fetches
+them from a mirror holding each file under its origin path; --nodownload
+never touches the network. ImageNet and the Penn Treebank are licensed: put
+their files in T by hand (the error says how). With --source=tfds, --download
+prepares the TFDS dataset with TFDS's own download_and_prepare.
 
 `generate_data` (SPEC.md section 1) is the logic: for the chosen
 problems and mixtures it builds the shared subword vocabulary from the TRAIN
 text of all of them (the paper's single vocabulary, section 2.1) unless the
 file is already in `data_dir`, then writes every split of every problem with
 `t2t_multimodel.data.tfrecord.write_split`: train into `num_shards` shards,
-the other splits into one. Reruns reuse the vocabulary and skip complete
-shards. Keyword-only arguments: `main` and tests call it alike.
+the other splits into one. The test split is optional: when its raw
+files are absent it is skipped with a warning. Reruns reuse the vocabulary
+and skip complete shards. With `download=True` it first fetches every
+problem's missing `raw_files` (`t2t_multimodel.data.raw_files.prepare`).
+Keyword-only arguments: `main` and tests call it alike.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import tqdm
 from absl import flags
@@ -33,8 +47,10 @@ from problems import registry
 from problems.paper import tfds_sources
 from programs import cli
 from t2t_multimodel import errors
-from t2t_multimodel.data import tfrecord
+from t2t_multimodel.data import mirrors, raw_files, tfrecord
 from t2t_multimodel.data import vocabulary as vocabulary_lib
+
+_LOG = logging.getLogger(__name__)
 
 
 def _train_texts(
@@ -117,7 +133,10 @@ def _summary(
 
 
 def _from_tfds(
-    problem: problem_lib.Problem, tfds_data_dir: str | None
+    problem: problem_lib.Problem,
+    tfds_data_dir: str | None,
+    download: bool,
+    tfds_manual_dir: str | None,
 ) -> problem_lib.Problem:
     if not tfds_sources.has_source(problem.name):
         print(
@@ -125,7 +144,65 @@ def _from_tfds(
             file=sys.stderr,
         )
         return problem
-    return tfds_sources.with_tfds_source(problem, tfds_data_dir)
+    return tfds_sources.with_tfds_source(
+        problem, tfds_data_dir, download=download, manual_dir=tfds_manual_dir
+    )
+
+
+def download_raw_files(
+    problems: Sequence[problem_lib.Problem],
+    tmp_dir: str,
+    *,
+    mirror: str | None = None,
+    verbose: bool = True,
+) -> None:
+    """Fetches the problems' missing public raw files into `tmp_dir`.
+
+    Problems whose corpus needs a licence (`manual_download`) are checked
+    first, so that a missing ImageNet stops the run before hours of other
+    downloads: their train split must yield an example.
+
+    Raises:
+      problem_lib.MissingDataError: a manual corpus is not in `tmp_dir`.
+      download.DownloadError, download.ChecksumMismatchError,
+      archives.ArchiveError: see `raw_files.prepare`.
+    """
+    for problem in problems:
+        if problem.manual_download and not problem.raw_files:
+            examples = problem.generate(problem_lib.TRAIN, tmp_dir)
+            next(iter(examples), None)  # Raises with what to put where.
+    for problem in problems:
+        if not problem.raw_files:
+            continue
+        todo = raw_files.missing(problem.raw_files, tmp_dir)
+        if verbose and todo:
+            names = ", ".join(f.filename for f in todo)
+            print(f"{problem.name}: downloading {names}", file=sys.stderr)
+        raw_files.prepare(
+            problem.raw_files, tmp_dir, mirror=mirror, progress=verbose
+        )
+
+
+def _split_examples(
+    problem: problem_lib.Problem, split: str, tmp_dir: str
+) -> Iterable[problem_lib.Example] | None:
+    """The split's examples; None for an optional split without files."""
+    examples = iter(problem.generate(split, tmp_dir))
+    if split not in problem_lib.OPTIONAL_SPLITS:
+        return examples
+    try:
+        first = next(examples)
+    except StopIteration:
+        return iter(())
+    except problem_lib.MissingDataError as e:
+        _LOG.warning("%s: no %s split written: %s", problem.name, split, e)
+        print(
+            f"{problem.name}: its {split} files are not in {tmp_dir}: no "
+            f"{split} split written",
+            file=sys.stderr,
+        )
+        return None
+    return itertools.chain([first], examples)
 
 
 def generate_data(
@@ -138,6 +215,9 @@ def generate_data(
     verbose: bool = True,
     source: str = "raw",
     tfds_data_dir: str | None = None,
+    download: bool = False,
+    mirror: str | None = None,
+    tfds_manual_dir: str | None = None,
 ) -> dict[str, dict[str, tfrecord.SplitStats]]:
     """Generates the vocabulary and the TFRecord shards of problems.
 
@@ -155,6 +235,13 @@ def generate_data(
         (problems without a TFDS builder, such as parsing, still read their
         raw files, with a warning).
       tfds_data_dir: the TFDS data_dir (None: TFDS's default).
+      download: with `source="raw"`, fetch the problems' missing public raw
+        files into `tmp_dir` first (`download_raw_files`); with
+        `source="tfds"`, prepare unprepared TFDS datasets with TFDS's own
+        `download_and_prepare`.
+      mirror: with `download` and raw files, the mirror to fetch from (the
+        program resolves `--mirror` / `$T2T_MM_MIRROR`).
+      tfds_manual_dir: with `download` and TFDS, TFDS's manual_dir.
 
     Returns:
       problem name -> split -> `tfrecord.SplitStats`.
@@ -164,17 +251,23 @@ def generate_data(
       problem_lib.MissingDataError: raw files are missing (the problem's
         message says which files go where), or a TFDS dataset is not
         prepared (the message gives the `tfds build` command).
+      download.DownloadError: a download failed (see `raw_files.prepare`).
     """
     start = time.monotonic()
     problems = registry.resolve(problem_names)
     if not problems:
         raise ValueError("no problem given")
     if source == "tfds":
-        problems = [_from_tfds(p, tfds_data_dir) for p in problems]
+        problems = [
+            _from_tfds(p, tfds_data_dir, download, tfds_manual_dir)
+            for p in problems
+        ]
     elif source != "raw":
         raise ValueError(f"source must be 'raw' or 'tfds', not {source!r}")
     os.makedirs(data_dir, exist_ok=True)
     os.makedirs(tmp_dir, exist_ok=True)
+    if download and source == "raw":
+        download_raw_files(problems, tmp_dir, mirror=mirror, verbose=verbose)
     vocabularies = load_or_build_vocabularies(
         problems, data_dir, tmp_dir, vocab_size, verbose=verbose
     )
@@ -183,6 +276,9 @@ def generate_data(
     for problem in problems:
         results[problem.name] = {}
         for split in problem.generators:
+            examples = _split_examples(problem, split, tmp_dir)
+            if examples is None:
+                continue
             split_start = time.monotonic()
             bar = tqdm.tqdm(
                 desc=f"{problem.name} {split}",
@@ -192,7 +288,7 @@ def generate_data(
             )
             with bar:
                 results[problem.name][split] = tfrecord.write_split(
-                    problem.generate(split, tmp_dir),
+                    examples,
                     problem.features,
                     vocabularies,
                     data_dir,
@@ -206,6 +302,33 @@ def generate_data(
         total = time.monotonic() - start
         print(_summary(results, vocabularies, split_seconds, total))
     return results
+
+
+def _download_summary(problem: problem_lib.Problem) -> str:
+    if problem.raw_files:
+        files = {f.filename: f.remote.size for f in problem.raw_files}
+        known = sum(size or 0 for size in files.values())
+        size = f", {known / 1e9:.1f} GB" if known else ""
+        return f"download: {len(files)} files{size}"
+    if problem.manual_download:
+        return "download: by hand (licensed corpus)"
+    return "download: none (local or generated data)"
+
+
+def describe(name: str) -> str:
+    """One `--list_problems --verbose` line: splits and downloads, or rates.
+
+    Test splits are marked optional: written only when their files exist.
+    """
+    item = registry.get(name)
+    if isinstance(item, registry.Mixture):
+        parts = ", ".join(f"{n} {rate:g}" for n, rate in item.problem_rates)
+        return f"{name:<32} mixture: {parts}"
+    splits = ", ".join(
+        f"{s} (optional)" if s in problem_lib.OPTIONAL_SPLITS else s
+        for s in item.generators
+    )
+    return f"{name:<32} splits: {splits}; {_download_summary(item)}"
 
 
 FLAGS = flags.FLAGS
@@ -231,6 +354,31 @@ def define_flags() -> None:
     flags.DEFINE_bool(
         "list_problems", False, "Print every problem and mixture, one a line."
     )
+    flags.DEFINE_bool(
+        "verbose",
+        False,
+        "With --list_problems: each problem's splits and downloads, each "
+        "mixture's problems and rates.",
+    )
+    flags.DEFINE_bool(
+        "download",
+        None,
+        "Raw source: fetch the public raw files missing from --tmp_dir "
+        "(default: yes; --nodownload: never use the network). TFDS source: "
+        "prepare an unprepared dataset with TFDS's download_and_prepare "
+        "(default: no).",
+    )
+    flags.DEFINE_string(
+        "mirror",
+        None,
+        "Fetch raw files from this mirror (scheme://host[:port][/path], "
+        f"files under their origin paths); default: ${mirrors.MIRROR_ENV}.",
+    )
+    flags.DEFINE_string(
+        "tfds_manual_dir",
+        None,
+        "With --source=tfds --download: TFDS's manual_dir (ImageNet's tars).",
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -240,7 +388,7 @@ def main(argv: list[str]) -> int:
 
     if FLAGS.list_problems:
         for name in registry.list_problems() + registry.list_mixtures():
-            print(name)
+            print(describe(name) if FLAGS.verbose else name)
         return 0
     required = ["problem", "data_dir"]
     if FLAGS.source == "raw":
@@ -250,6 +398,11 @@ def main(argv: list[str]) -> int:
         raise errors.UserError(
             "missing " + ", ".join(f"--{f}" for f in missing) + "; see --help"
         )
+    download = FLAGS.download
+    if download is None:  # Raw files are fetched; TFDS only when asked.
+        download = FLAGS.source == "raw"
+    # The environment is read here, never in the library (STYLE.md 9).
+    mirror = mirrors.resolve_mirror(FLAGS.mirror, os.environ)
     generate_data(
         problem_names=FLAGS.problem,
         data_dir=FLAGS.data_dir,
@@ -258,6 +411,9 @@ def main(argv: list[str]) -> int:
         num_shards=FLAGS.num_shards,
         source=FLAGS.source,
         tfds_data_dir=FLAGS.tfds_data_dir,
+        download=download,
+        mirror=mirror,
+        tfds_manual_dir=FLAGS.tfds_manual_dir,
     )
     return 0
 

@@ -3,6 +3,8 @@
   t2t-mm-decoder --model_dir=M --problem=P [--data_dir=D]
       [--decode_from_file=F --decode_to_file=O]
       [--beam_size=4 --alpha=0.6 --max_length=256]
+  t2t-mm-decoder --output_dir=M --problem=P --data_dir=D
+      --decode_hparams='beam_size=4,alpha=0.6' ...   (T2T's flags)
 
 One request a line: text for text problems, an image or WAV file path for
 image and speech problems. Without --decode_from_file, lines are read from
@@ -36,7 +38,7 @@ from absl import flags
 
 from problems import problem as problem_lib
 from problems import registry
-from programs import cli, gin_setup
+from programs import cli, gin_setup, t2t_flags
 from t2t_multimodel import errors
 from t2t_multimodel.decoding import decoder as decoder_lib
 
@@ -221,6 +223,15 @@ def define_flags() -> None:
     flags.DEFINE_list(
         "gin_search_paths", [], "Directories searched for gin files."
     )
+    # T2T's flags (programs/t2t_flags.py translates them to gin).
+    flags.DEFINE_string("output_dir", None, "T2T: the model_dir.")
+    flags.DEFINE_string(
+        "decode_hparams", None, "T2T: 'beam_size=4,alpha=0.6,...'."
+    )
+    flags.DEFINE_string(
+        "hparams_set", None, "T2T: ignored (the model comes from model_dir)."
+    )
+    flags.DEFINE_string("model", None, "T2T: multi_model (the only one).")
 
 
 def main(argv: list[str]) -> None:
@@ -231,13 +242,20 @@ def main(argv: list[str]) -> None:
     import problems  # noqa: F401  (registers every problem and mixture)
 
     decode_using_gin = gin.configurable(decode)
+    t2t_flags.check_model(FLAGS.model)
     gin_setup.parse(
         FLAGS.gin_file,
-        FLAGS.gin_bindings,
+        [
+            *t2t_flags.decode_hparams_bindings(FLAGS.decode_hparams),
+            *FLAGS.gin_bindings,
+        ],
         extra_search_paths=FLAGS.gin_search_paths,
         program_bindings=gin_setup.flag_bindings(
             [
-                ("MODEL_DIR", FLAGS.model_dir),
+                (
+                    "MODEL_DIR",
+                    t2t_flags.model_dir(FLAGS.model_dir, FLAGS.output_dir),
+                ),
                 ("PROBLEM", FLAGS.problem),
                 ("DATA_DIR", FLAGS.data_dir),
                 ("BEAM_SIZE", FLAGS.beam_size),

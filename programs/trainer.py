@@ -2,13 +2,20 @@
 
   t2t-mm-trainer --gin_file=experiments/demo_all_tiny.gin \
       --data_dir=D --model_dir=M [--gin_bindings='TRAIN_STEPS = 100']
+  t2t-mm-trainer --problem=P --hparams_set=multimodel_base \
+      --hparams='batch_size=2048,learning_rate=0.1' --data_dir=D \
+      --output_dir=M --train_steps=N --eval_steps=E   (T2T's flags)
 
 Gin files are found as `gin_setup` describes (the shipped ones by short
 name). --data_dir and --model_dir set the DATA_DIR and MODEL_DIR macros of
 `runs/train.gin`; --strategy sets STRATEGY (default, mirrored, or
 multi_worker with the cluster in TF_CONFIG). The operative gin config is
 written to M/operative_config.gin once everything is built, before the
-first step.
+first step. T2T's flags (--problem, --hparams_set, --hparams, --output_dir,
+--train_steps, --eval_steps, --model) are translated to gin by
+`programs/t2t_flags.py` (README "T2T flags"): the hparams set's model file
+is parsed after the --gin_file files, the --hparams bindings before the
+--gin_bindings (which win).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import sys
 
 from absl import flags, logging
 
-from programs import cli, gin_setup
+from programs import cli, gin_setup, t2t_flags
 from t2t_multimodel import errors
 
 FLAGS = flags.FLAGS
@@ -46,7 +53,18 @@ def define_flags() -> None:
         ["default", "mirrored", "multi_worker"],
         "Distribution strategy (overrides the STRATEGY gin macro).",
     )
-    flags.mark_flags_as_required(["gin_file"])
+    # T2T's flags (programs/t2t_flags.py translates them to gin).
+    flags.DEFINE_list("problem", None, "T2T: problem or mixture (PROBLEMS).")
+    flags.DEFINE_string(
+        "hparams_set", None, "T2T: a model (multimodel_base, _tiny, ...)."
+    )
+    flags.DEFINE_string(
+        "hparams", None, "T2T: 'name=value,...' (README 'T2T flags')."
+    )
+    flags.DEFINE_string("output_dir", None, "T2T: the model_dir.")
+    flags.DEFINE_integer("train_steps", None, "T2T: sets TRAIN_STEPS.")
+    flags.DEFINE_integer("eval_steps", None, "T2T: dev batches per problem.")
+    flags.DEFINE_string("model", None, "T2T: multi_model (the only one).")
 
 
 def main(argv: list[str]) -> None:
@@ -58,15 +76,28 @@ def main(argv: list[str]) -> None:
     from t2t_multimodel.training import loop
 
     train_using_gin = gin.configurable(loop.train)
+    t2t = t2t_flags.trainer_gin(
+        gin_files=FLAGS.gin_file or [],
+        problem=FLAGS.problem,
+        hparams_set=FLAGS.hparams_set,
+        hparams=FLAGS.hparams,
+        train_steps=FLAGS.train_steps,
+        eval_steps=FLAGS.eval_steps,
+        model=FLAGS.model,
+    )
     gin_setup.parse(
-        FLAGS.gin_file,
-        FLAGS.gin_bindings,
+        [*(FLAGS.gin_file or []), *t2t.files],
+        [*t2t.bindings, *FLAGS.gin_bindings],
         extra_search_paths=FLAGS.gin_search_paths,
         program_bindings=gin_setup.flag_bindings(
             [
                 ("DATA_DIR", FLAGS.data_dir),
-                ("MODEL_DIR", FLAGS.model_dir),
+                (
+                    "MODEL_DIR",
+                    t2t_flags.model_dir(FLAGS.model_dir, FLAGS.output_dir),
+                ),
                 ("STRATEGY", FLAGS.strategy),
+                *t2t.program_bindings,
             ]
         ),
     )

@@ -14,11 +14,21 @@ Raw files (cocodataset.org, 2014 release), in `tmp_dir`:
 - the images `train2014/<file_name>` and `val2014/<file_name>`, unpacked, or
   read straight from the downloaded `train2014.zip` / `val2014.zip`.
 Train is train2014 and dev is val2014 (T2T's `_test` split; its `_tune`
-split carved dev out of train2014 instead). Examples follow the order of
+split carved dev out of train2014 instead). Test is Karpathy's 5000-image
+test split when his `dataset_coco.json` (from `caption_datasets.zip`,
+https://cs.stanford.edu/people/karpathy/deepimagesent/) is in `tmp_dir`
+(images with `"split": "test"`, in that file's order, folder from their
+`filepath`, captions from the COCO annotations as for dev), and otherwise
+val2014 again (T2T's `_test` convention: dev is the test set). Examples
+follow the order of
 `images` in the JSON, and each image's captions their order in
 `annotations`. Captions are stripped and their inner whitespace collapsed
 (COCO captions carry stray spaces and newlines); case is kept. Images whose
 file is missing are skipped with a count.
+
+t2t-mm-datagen downloads what is missing (`raw_files`): the annotations
+zip (its `annotations/captions_*` members unpacked) and the two image zips
+(read in place, not unpacked).
 """
 
 from __future__ import annotations
@@ -29,14 +39,14 @@ import json
 import logging
 import os
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import tensorflow as tf
 
 from problems import problem as problem_lib
 from problems import registry, text_features
 from t2t_multimodel.data import features as features_lib
-from t2t_multimodel.data import preprocessors
+from t2t_multimodel.data import preprocessors, public_corpora, raw_files
 from t2t_multimodel.modalities import specs as modality_specs
 
 _LOG = logging.getLogger(__name__)
@@ -44,6 +54,9 @@ _LOG = logging.getLogger(__name__)
 COCO_URL = "http://images.cocodataset.org"
 ANNOTATIONS_ZIP = f"{COCO_URL}/annotations/annotations_trainval2014.zip"
 SPLIT_FOLDERS = {problem_lib.TRAIN: "train2014", problem_lib.DEV: "val2014"}
+KARPATHY_JSON = "dataset_coco.json"
+# Where Karpathy's JSON may be: tmp_dir, or caption_datasets.zip unpacked.
+_KARPATHY_PLACES = ("", "caption_datasets")
 
 
 def read_captions(path: str) -> list[tuple[str, list[str]]]:
@@ -126,12 +139,109 @@ def _generator(split: str) -> problem_lib.Generator:
     return generate
 
 
+def _karpathy_path(tmp_dir: str) -> str | None:
+    for place in _KARPATHY_PLACES:
+        path = os.path.join(tmp_dir, place, KARPATHY_JSON)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def read_karpathy_split(path: str, split: str) -> list[tuple[str, str]]:
+    """`(folder, file_name)` of each image of `split` in Karpathy's JSON.
+
+    Args:
+      path: `dataset_coco.json` (`images`: `filepath` such as `val2014`,
+        `filename`, `split` among train / restval / val / test).
+      split: the split to list, in file order.
+    """
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    return [
+        (image["filepath"], image["filename"])
+        for image in data["images"]
+        if image["split"] == split
+    ]
+
+
+def _examples(
+    tmp_dir: str, images: Sequence[tuple[str, str]]
+) -> Iterator[problem_lib.Example]:
+    """One example per caption of each `(folder, file_name)`, in order."""
+    captions: dict[tuple[str, str], list[str]] = {}
+    for folder in dict.fromkeys(folder for folder, _ in images):
+        annotations = _annotations_path(tmp_dir, folder)
+        if annotations is None:
+            raise _missing(tmp_dir, f"annotations/captions_{folder}.json")
+        for file_name, texts in read_captions(annotations):
+            captions[folder, file_name] = texts
+    missing = 0
+    with contextlib.ExitStack() as stack:
+        readers = {
+            folder: stack.enter_context(_image_reader(tmp_dir, folder))
+            for folder in dict.fromkeys(folder for folder, _ in images)
+        }
+        for folder, file_name in images:
+            image = readers[folder](file_name)
+            texts = captions.get((folder, file_name))
+            if image is None or not texts:
+                missing += 1
+                continue
+            for caption in texts:
+                yield {"inputs": image, "targets": caption}
+    if missing:
+        _LOG.warning(
+            "%d of %d images without file or captions, skipped",
+            missing,
+            len(images),
+        )
+
+
+def _test_generator() -> problem_lib.Generator:
+    dev = _generator(problem_lib.DEV)
+
+    def generate(tmp_dir: str) -> Iterator[problem_lib.Example]:
+        karpathy = _karpathy_path(tmp_dir)
+        if karpathy is None:
+            _LOG.info("no %s in %s: test is val2014", KARPATHY_JSON, tmp_dir)
+            yield from dev(tmp_dir)
+            return
+        yield from _examples(tmp_dir, read_karpathy_split(karpathy, "test"))
+
+    return generate
+
+
+def _coco_raw_files() -> tuple[raw_files.RawFile, ...]:
+    """The annotations (captions unpacked) and the image zips (read as is)."""
+    captions = tuple(
+        (f"annotations/captions_{f}.json", f"captions_{f}.json")
+        for f in SPLIT_FOLDERS.values()
+    )
+    return (
+        raw_files.RawFile(
+            public_corpora.COCO_ANNOTATIONS_2014,
+            extract=True,
+            members=("annotations/captions_",),
+            provides=captions,
+        ),
+        raw_files.RawFile(
+            public_corpora.COCO_TRAIN_2014,
+            provides=("train2014/COCO_train2014_*.jpg",),
+        ),
+        raw_files.RawFile(
+            public_corpora.COCO_VAL_2014,
+            provides=("val2014/COCO_val2014_*.jpg",),
+        ),
+    )
+
+
 HELP = (
     "Put MS-COCO 2014 in tmp_dir: annotations/captions_train2014.json and "
     f"annotations/captions_val2014.json (from {ANNOTATIONS_ZIP}), and the "
     "images train2014/COCO_train2014_*.jpg and val2014/COCO_val2014_*.jpg "
     f"({COCO_URL}/zips/train2014.zip and {COCO_URL}/zips/val2014.zip, "
-    "unpacked or left as the .zip files)."
+    "unpacked or left as the .zip files). For Karpathy's test split, add "
+    f"{KARPATHY_JSON} (optional; without it test is val2014)."
 )
 
 
@@ -148,7 +258,10 @@ def mscoco_problem(
     """The captioning problem with images resized to `image_size`."""
     return problem_lib.Problem(
         name=name,
-        generators={split: _generator(split) for split in SPLIT_FOLDERS},
+        generators={
+            **{split: _generator(split) for split in SPLIT_FOLDERS},
+            problem_lib.TEST: _test_generator(),
+        },
         features={
             "inputs": features_lib.Feature(
                 tf.string, (), modality=modality_specs.IMAGE
@@ -161,6 +274,7 @@ def mscoco_problem(
         target_space_id=features_lib.SpaceID.EN_TOK,
         raw_files_help=HELP,
         num_shards=100,
+        raw_files=_coco_raw_files(),
     )
 
 

@@ -58,7 +58,7 @@ import tensorflow as tf
 from problems import problem as problem_lib
 from problems import registry
 from t2t_multimodel.data import features as features_lib
-from t2t_multimodel.data import preprocessors
+from t2t_multimodel.data import preprocessors, public_corpora
 from t2t_multimodel.modalities import specs as modality_specs
 
 _LOG = logging.getLogger(__name__)
@@ -298,6 +298,9 @@ def imagenet_problem(
         loss_multiplier=loss_multiplier,
         raw_files_help=HELP,
         num_shards=1024,  # As build_imagenet_data.py and T2T.
+        # No test split: ILSVRC-2012's test labels were never published; the
+        # paper's and T2T's ImageNet figures are on the validation set (dev).
+        manual_download=public_corpora.IMAGENET_HELP,
     )
 
 

@@ -9,9 +9,12 @@ Raw formats read (the LDC Treebank-3 release, LDC99T42, and T2T's files):
   (e.g. `tmp_dir/treebank_3/parsed/mrg/wsj/02/wsj_0200.mrg`). Each file holds
   several bracketed trees, each spanning several lines and wrapped in an
   unlabeled root, `( (S ...) )`. Standard split: sections 02-21 train,
-  22 dev (23, the test section, and 00, 01, 24 are not used).
+  22 dev, 23 test (00, 01 and 24 are not used).
 - T2T's one-tree-per-line files `<prefix>_train.trees` / `<prefix>_dev.trees`
-  in `tmp_dir`, trees wrapped in `(TOP ...)`. Used when no `.mrg` is found.
+  (and `<prefix>_test.trees`) in `tmp_dir`, trees wrapped in `(TOP ...)`.
+  Used when no `.mrg` is found.
+The treebank is licensed by the LDC: t2t-mm-datagen cannot download it
+(`manual_download` says how to get it).
 
 Cleaning (the usual PTB preprocessing, as in evalb/Collins): `-NONE-` empty
 elements (traces) are dropped, then every constituent left without words;
@@ -42,11 +45,13 @@ from collections.abc import Iterator
 from problems import problem as problem_lib
 from problems import registry, text_features
 from t2t_multimodel.data import features as features_lib
+from t2t_multimodel.data import public_corpora
 
 _LOG = logging.getLogger(__name__)
 
 TRAIN_SECTIONS = tuple(range(2, 22))
 DEV_SECTIONS = (22,)
+TEST_SECTIONS = (23,)
 ROOT_LABELS = ("", "TOP", "ROOT", "VROOT")
 NONE_TAG = "-NONE-"
 PTB_URL = "https://catalog.ldc.upenn.edu/LDC99T42"
@@ -292,9 +297,9 @@ HELP = (
     "Put the Penn Treebank WSJ .mrg files (LDC99T42, Treebank-3; licensed "
     f"by the LDC, {PTB_URL}) under tmp_dir so that "
     "`<tmp_dir>/[...]/parsed/mrg/wsj/02/wsj_0200.mrg` ... "
-    "`wsj/22/wsj_2299.mrg` exist (sections 02-21 train, 22 dev); or T2T's "
-    "one-tree-per-line files `<tmp_dir>/<prefix>_train.trees` and "
-    "`<tmp_dir>/<prefix>_dev.trees`."
+    "`wsj/23/wsj_2399.mrg` exist (sections 02-21 train, 22 dev, 23 test); "
+    "or T2T's one-tree-per-line files `<tmp_dir>/<prefix>_train.trees`, "
+    "`<tmp_dir>/<prefix>_dev.trees` (and `_test.trees`)."
 )
 
 
@@ -304,6 +309,7 @@ PARSE_PTB_WSJ8K = registry.register(
         generators={
             problem_lib.TRAIN: _generator(problem_lib.TRAIN, TRAIN_SECTIONS),
             problem_lib.DEV: _generator(problem_lib.DEV, DEV_SECTIONS),
+            problem_lib.TEST: _generator(problem_lib.TEST, TEST_SECTIONS),
         },
         features={"inputs": text_features.TEXT, "targets": text_features.TEXT},
         metrics=("exact_tree", "bracket_f1"),
@@ -311,5 +317,6 @@ PARSE_PTB_WSJ8K = registry.register(
         target_space_id=features_lib.SpaceID.PARSE_TOK,
         raw_files_help=HELP,
         num_shards=10,
+        manual_download=public_corpora.PTB_HELP,
     )
 )

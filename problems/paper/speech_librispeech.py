@@ -13,10 +13,15 @@ Raw formats:
   <speaker>-<chapter>-<utt>.flac` with one `<speaker>-<chapter>.trans.txt`
   per chapter, lines `<speaker>-<chapter>-<utt> TRANSCRIPT` in upper case.
   Train reads whichever of train-clean-100, train-clean-360 and
-  train-other-500 are present (at least one); dev reads dev-clean. The
+  train-other-500 are present (at least one); dev reads dev-clean; test
+  (optional) reads test-clean, the set WERs are usually reported on. The
   transcripts are **lower-cased** (the shared vocabulary is learned from
   mostly lower-case WMT text; WER is case-blind on them either way).
   Utterances listed without a `.flac` are skipped with a count.
+  t2t-mm-datagen downloads the five `*.tar.gz` (T2T's 960 h of training
+  speech, dev-clean and test-clean; `raw_files`, with OpenSLR's MD5s) when
+  neither the archive nor its unpacked folder is in `tmp_dir`, and unpacks
+  them there.
 - `speech_wav_manifest8k`: `tmp_dir/wav_manifest_train.tsv` and
   `wav_manifest_dev.tsv`, lines `path<TAB>transcript` (paths relative to
   `tmp_dir`, or absolute; blank lines skipped; transcripts kept as written).
@@ -43,7 +48,7 @@ import tensorflow as tf
 from problems import problem as problem_lib
 from problems import registry, text_features
 from t2t_multimodel.data import features as features_lib
-from t2t_multimodel.data import preprocessors
+from t2t_multimodel.data import preprocessors, public_corpora, raw_files
 from t2t_multimodel.modalities import specs as modality_specs
 
 _LOG = logging.getLogger(__name__)
@@ -52,6 +57,7 @@ SAMPLE_RATE = preprocessors.SAMPLE_RATE
 LIBRISPEECH_URL = "https://www.openslr.org/12"
 TRAIN_SUBSETS = ("train-clean-100", "train-clean-360", "train-other-500")
 DEV_SUBSETS = ("dev-clean",)
+TEST_SUBSETS = ("test-clean",)
 MANIFEST = "wav_manifest_{split}.tsv"
 
 
@@ -147,13 +153,39 @@ def _manifest_generator(split: str) -> problem_lib.Generator:
     return lambda tmp_dir: read_manifest(tmp_dir, split)
 
 
+def _librispeech_raw_files() -> tuple[raw_files.RawFile, ...]:
+    """The subsets' archives; each unpacks to `LibriSpeech/<subset>/`."""
+    archives = (
+        public_corpora.LIBRISPEECH_TRAIN_CLEAN_100,
+        public_corpora.LIBRISPEECH_TRAIN_CLEAN_360,
+        public_corpora.LIBRISPEECH_TRAIN_OTHER_500,
+        public_corpora.LIBRISPEECH_DEV_CLEAN,
+        public_corpora.LIBRISPEECH_TEST_CLEAN,
+    )
+    files = []
+    for remote in archives:
+        subset = remote.filename.removesuffix(".tar.gz")
+        # The folders `_subset_dirs` reads (under LibriSpeech/ or not).
+        provides = ((os.path.join("LibriSpeech", subset), subset),)
+        files.append(
+            raw_files.RawFile(
+                remote,
+                extract=True,
+                members=("LibriSpeech/",),
+                provides=provides,
+            )
+        )
+    return tuple(files)
+
+
 LIBRISPEECH_HELP = (
     f"Download LibriSpeech from {LIBRISPEECH_URL} (train-clean-100.tar.gz, "
     "train-clean-360.tar.gz, train-other-500.tar.gz, dev-clean.tar.gz) and "
     "unpack them in tmp_dir, giving `<tmp_dir>/LibriSpeech/<subset>/"
     "<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac` and "
     "`<speaker>-<chapter>.trans.txt`. Train uses the train-* subsets "
-    "present (at least one), dev uses dev-clean."
+    "present (at least one), dev uses dev-clean, test (optional) uses "
+    "test-clean.tar.gz."
 )
 MANIFEST_HELP = (
     "Write `<tmp_dir>/wav_manifest_train.tsv` and "
@@ -173,6 +205,7 @@ def speech_problem(
     generators: dict[str, problem_lib.Generator],
     raw_files_help: str,
     num_shards: int,
+    files: tuple[raw_files.RawFile, ...] = (),
 ) -> problem_lib.Problem:
     """A waveform-to-text problem with the log-mel preprocessor."""
     return problem_lib.Problem(
@@ -185,6 +218,7 @@ def speech_problem(
         target_space_id=features_lib.SpaceID.EN_TOK,
         raw_files_help=raw_files_help,
         num_shards=num_shards,
+        raw_files=files,
     )
 
 
@@ -194,9 +228,11 @@ SPEECH_LIBRISPEECH8K = registry.register(
         {
             problem_lib.TRAIN: _librispeech_generator(TRAIN_SUBSETS),
             problem_lib.DEV: _librispeech_generator(DEV_SUBSETS),
+            problem_lib.TEST: _librispeech_generator(TEST_SUBSETS),
         },
         LIBRISPEECH_HELP,
         num_shards=100,
+        files=_librispeech_raw_files(),
     )
 )
 SPEECH_WAV_MANIFEST8K = registry.register(

@@ -39,9 +39,18 @@ splits make its train and dev splits, and how the fields map:
 - parse_ptb_wsj8k: the Penn Treebank WSJ (LDC99T42) has no TFDS builder
   (`NO_TFDS_BUILDER`): it always reads its raw files.
 
+Test splits (`optional_splits`, used when the prepared dataset has them):
+newstest2014 (`test`) for the WMT builders, `test_clean` for LibriSpeech,
+Karpathy's `test` for COCO; imagenet2012's `test` has no labels and is not
+used.
+
 Examples come in TFDS's stored order (shards read one after the other), not
-the raw files' order. Nothing is downloaded: an unprepared dataset raises
-`MissingDataError` with the `tfds build` command to run.
+the raw files' order. By default nothing is downloaded: an unprepared
+dataset raises `MissingDataError` with the `tfds build` command to run.
+With `download=True` (`t2t-mm-datagen --source=tfds --download`) the first
+candidate builder prepares itself with TFDS's own `download_and_prepare`
+(TFDS downloads, verifies and generates; ImageNet still needs its archives
+in `manual_dir`).
 """
 
 from __future__ import annotations
@@ -84,6 +93,8 @@ class TfdsSource:
       undecoded: features read as stored (encoded image bytes).
       manual_files: archives TFDS cannot download, put in `--manual_dir`.
       build_notes: anything else `tfds build` needs (URLs, packages).
+      optional_splits: problem split -> TFDS split, used only when the
+        prepared dataset has it (the test splits).
     """
 
     builder: str
@@ -94,6 +105,17 @@ class TfdsSource:
     undecoded: tuple[str, ...] = ()
     manual_files: tuple[str, ...] = ()
     build_notes: str = ""
+    optional_splits: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def available_splits(self, builder: Any) -> dict[str, str]:
+        """problem split -> TFDS split of what the prepared `builder` has."""
+        have = set(builder.info.splits.keys())
+        optional = {
+            split: name
+            for split, name in self.optional_splits.items()
+            if all(s in have for s in _split_names(name))
+        }
+        return {**self.splits, **optional}
 
     @property
     def full_name(self) -> str:
@@ -173,6 +195,7 @@ def librispeech_examples(example: Mapping[str, Any]) -> Iterator[dict]:
 
 
 _WMT_SPLITS = {problem_lib.TRAIN: "train", problem_lib.DEV: "validation"}
+_WMT_TEST = {problem_lib.TEST: "test"}  # newstest2014.
 _WMT_NOTES = (
     "(tfds build downloads the WMT corpora from statmt.org: run it where "
     "there is network, then copy the data_dir.)"
@@ -187,6 +210,7 @@ SOURCES: dict[str, tuple[TfdsSource, ...]] = {
             _WMT_SPLITS,
             translation_examples("de"),
             build_notes=_WMT_NOTES,
+            optional_splits=_WMT_TEST,
         ),
         TfdsSource(
             "wmt14_translate",
@@ -195,6 +219,7 @@ SOURCES: dict[str, tuple[TfdsSource, ...]] = {
             _WMT_SPLITS,
             translation_examples("de"),
             build_notes=_WMT_NOTES,
+            optional_splits=_WMT_TEST,
         ),
     ),
     "translate_enfr_wmt8k": (
@@ -205,6 +230,7 @@ SOURCES: dict[str, tuple[TfdsSource, ...]] = {
             _WMT_SPLITS,
             translation_examples("fr"),
             build_notes=_WMT_NOTES,
+            optional_splits=_WMT_TEST,
         ),
     ),
     "image_imagenet": (
@@ -235,6 +261,7 @@ SOURCES: dict[str, tuple[TfdsSource, ...]] = {
                 "Karpathy's splits: run it where there is network, then copy "
                 "the data_dir.)"
             ),
+            optional_splits={problem_lib.TEST: "test"},  # Karpathy's.
         ),
     ),
     "speech_librispeech8k": (
@@ -255,6 +282,7 @@ SOURCES: dict[str, tuple[TfdsSource, ...]] = {
                 "and both are installed, then copy the data_dir; reading "
                 "the prepared data needs neither.)"
             ),
+            optional_splits={problem_lib.TEST: "test_clean"},
         ),
     ),
 }
@@ -319,7 +347,56 @@ def _missing_split(
     return None
 
 
-def resolve(problem_name: str, data_dir: str | None) -> tuple[TfdsSource, Any]:
+def download_and_prepare(
+    source: TfdsSource, data_dir: str | None, manual_dir: str | None = None
+) -> Any:
+    """Prepares `source` with TFDS's own `download_and_prepare`.
+
+    TFDS downloads (with its pinned checksums), extracts and generates the
+    dataset into `data_dir`; this is `tfds build`, run from datagen.
+
+    Args:
+      source: the dataset to prepare.
+      data_dir: the TFDS data_dir (None: TFDS's default).
+      manual_dir: where archives TFDS cannot download are (ImageNet's).
+
+    Returns:
+      The prepared builder.
+
+    Raises:
+      problem_lib.MissingDataError: TFDS could not prepare it (no network,
+        manual files missing, a checksum mismatch); the message has TFDS's
+        reason and the `tfds build` command.
+    """
+    builder = tfds.builder(source.full_name, data_dir=data_dir)
+    config = tfds.download.DownloadConfig(manual_dir=manual_dir)
+    _LOG.info("preparing TFDS %s (download_and_prepare)", source.full_name)
+    try:
+        builder.download_and_prepare(download_config=config)
+    except (AssertionError, OSError, ValueError) as e:  # TFDS's own kinds.
+        raise problem_lib.MissingDataError(
+            f"TFDS could not prepare {source.full_name} "
+            f"({type(e).__name__}: {e}).\n{source.help(data_dir)}"
+        ) from e
+    except Exception as e:
+        # TFDS's download errors (NonMatchingChecksumError, DownloadError,
+        # ExtractError) derive from Exception only; anything else is a bug.
+        if type(e).__module__.startswith("tensorflow_datasets"):
+            raise problem_lib.MissingDataError(
+                f"TFDS could not prepare {source.full_name} "
+                f"({type(e).__name__}: {e}).\n{source.help(data_dir)}"
+            ) from e
+        raise
+    return builder
+
+
+def resolve(
+    problem_name: str,
+    data_dir: str | None,
+    *,
+    download: bool = False,
+    manual_dir: str | None = None,
+) -> tuple[TfdsSource, Any]:
     """The first prepared candidate source of a problem and its builder.
 
     Args:
@@ -327,6 +404,9 @@ def resolve(problem_name: str, data_dir: str | None) -> tuple[TfdsSource, Any]:
         its forward problem's source.
       data_dir: the TFDS data_dir; None means TFDS's default
         (`$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
+      download: when no candidate is prepared, prepare the first one with
+        `download_and_prepare` (TFDS downloads it) instead of failing.
+      manual_dir: with `download`, where TFDS finds manual downloads.
 
     Raises:
       NoTfdsSourceError: no TFDS builder for this problem.
@@ -350,12 +430,19 @@ def resolve(problem_name: str, data_dir: str | None) -> tuple[TfdsSource, Any]:
             raise problem_lib.MissingDataError(message)
         _check_audio_rate(source, builder)
         return source, builder
+    if download:
+        source = candidates[0]
+        builder = download_and_prepare(source, data_dir, manual_dir)
+        if message := _missing_split(source, builder, data_dir):
+            raise problem_lib.MissingDataError(message)
+        _check_audio_rate(source, builder)
+        return source, builder
     where = data_dir or "TFDS's default data_dir"
     raise problem_lib.MissingDataError(
         f"{problem_name}: none of "
         f"{', '.join(s.full_name for s in candidates)} is prepared in "
-        f"{where}. Prepare one (nothing is downloaded by t2t-mm-datagen):\n"
-        + "\n".join(s.help(data_dir) for s in candidates)
+        f"{where}. Prepare one (t2t-mm-datagen downloads nothing unless "
+        "given --download):\n" + "\n".join(s.help(data_dir) for s in candidates)
     )
 
 
@@ -381,17 +468,25 @@ def _generator(
 
 
 def with_tfds_source(
-    problem: problem_lib.Problem, data_dir: str | None = None
+    problem: problem_lib.Problem,
+    data_dir: str | None = None,
+    *,
+    download: bool = False,
+    manual_dir: str | None = None,
 ) -> problem_lib.Problem:
     """`problem` with generators that read its prepared TFDS dataset.
 
     Everything else (features, vocabulary, preprocessors, space ids) is
     unchanged. A `REVERSED` problem is `problem.reverse` of its forward
-    problem's TFDS version.
+    problem's TFDS version. Its splits are the source's `splits`, plus the
+    `optional_splits` the prepared dataset has.
 
     Args:
       problem: a registered paper problem.
       data_dir: the TFDS data_dir (None: TFDS's default).
+      download: prepare the dataset with TFDS's `download_and_prepare` if
+        it is not prepared (see `resolve`).
+      manual_dir: with `download`, where TFDS finds manual downloads.
 
     Raises:
       NoTfdsSourceError: the problem has no TFDS builder.
@@ -400,15 +495,20 @@ def with_tfds_source(
     if problem.name in REVERSED:
         forward = registry.get_problem(REVERSED[problem.name])
         reverse = problem_lib.reverse(
-            with_tfds_source(forward, data_dir), problem.name
+            with_tfds_source(
+                forward, data_dir, download=download, manual_dir=manual_dir
+            ),
+            problem.name,
         )
         generators = reverse.generators
         help_text = reverse.raw_files_help
     else:
-        source, builder = resolve(problem.name, data_dir)
+        source, builder = resolve(
+            problem.name, data_dir, download=download, manual_dir=manual_dir
+        )
         generators = {
-            split: _generator(source, builder, source.splits[split])
-            for split in problem.generators
+            split: _generator(source, builder, tfds_split)
+            for split, tfds_split in source.available_splits(builder).items()
         }
         help_text = source.help(data_dir)
         _LOG.info(

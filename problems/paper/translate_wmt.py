@@ -24,6 +24,17 @@ Raw files, read in the formats WMT ships them:
   id) and XML/HTML entities are unescaped. Looked up in `tmp_dir`,
   `tmp_dir/dev/` or WMT's `dev.tgz`; T2T's plain-text `dev/newstest2013.en`
   / `.de` pair is accepted when the SGML files are absent.
+- Test: newstest2014 (the paper's Table 1 test set; 3003 segments for
+  EN-DE), SGML, from WMT's `dev.tgz` (`dev/newstest2014-deen-src.en.sgm`
+  with `-ref.de.sgm`, or the `-ref.en` / `-src.de` pair) or from the
+  `test-full.tgz` released after WMT14 (sacrebleu's `wmt14/full`,
+  `test-full/newstest2014-deen-src.en.sgm`, ...), aligned by ids as dev.
+
+Downloads (`raw_files`, fetched by t2t-mm-datagen when missing): the
+training archives above and WMT19's `dev.tgz` (newstest2013 and 2014, the
+file with a published checksum; T2T fetched WMT17's, which holds the same
+two sets), from `t2t_multimodel.data.public_corpora`. Nothing is unpacked:
+the archives are read in place.
 """
 
 from __future__ import annotations
@@ -44,11 +55,13 @@ from typing import BinaryIO, TextIO
 from problems import problem as problem_lib
 from problems import registry, text_features
 from t2t_multimodel.data import features as features_lib
+from t2t_multimodel.data import public_corpora, raw_files
 
 _LOG = logging.getLogger(__name__)
 
 _STATMT = "http://www.statmt.org"
-_WMT_DEV_URL = "http://data.statmt.org/wmt17/translation-task/dev.tgz"
+_WMT_DEV_URL = public_corpora.WMT_DEV.url
+_WMT_TEST_FULL = public_corpora.WMT14_TEST_FULL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,12 +151,45 @@ def _dev(lang: str) -> tuple[ParallelFiles, ParallelFiles]:
     return sgml, plain
 
 
-def _on_disk(tmp_dir: str, member: str) -> str | None:
-    """The member's path in `tmp_dir`, unpacked or by its bare name."""
+def _test(lang: str) -> tuple[ParallelFiles, ...]:
+    """newstest2014 candidates: English side first, then the other."""
+    pair = f"{lang}en"
+    prefix = f"newstest2014-{pair}"
+    return (
+        ParallelFiles(
+            "dev.tgz",
+            _WMT_DEV_URL,
+            f"dev/{prefix}-src.en.sgm",
+            f"dev/{prefix}-ref.{lang}.sgm",
+        ),
+        # In the full set both sides are complete documents: ref.en / src.de
+        # are the same segments as src.en / ref.de.
+        ParallelFiles(
+            "dev.tgz",
+            _WMT_DEV_URL,
+            f"dev/{prefix}-ref.en.sgm",
+            f"dev/{prefix}-src.{lang}.sgm",
+        ),
+        ParallelFiles(
+            _WMT_TEST_FULL.filename,
+            _WMT_TEST_FULL.url,
+            f"test-full/{prefix}-src.en.sgm",
+            f"test-full/{prefix}-ref.{lang}.sgm",
+        ),
+    )
+
+
+def _disk_names(member: str) -> tuple[str, ...]:
+    """The names `member` may have in `tmp_dir` once unpacked."""
     names = [member, os.path.basename(member)]
     if member.endswith(".gz"):  # A user may have gunzipped it.
         names += [n[: -len(".gz")] for n in names]
-    for name in names:
+    return tuple(dict.fromkeys(names))  # A bare member is listed once.
+
+
+def _on_disk(tmp_dir: str, member: str) -> str | None:
+    """The member's path in `tmp_dir`, unpacked or by its bare name."""
+    for name in _disk_names(member):
         path = os.path.join(tmp_dir, name)
         if os.path.isfile(path):
             return path
@@ -284,6 +330,36 @@ def read_sgml_pairs(
         )
 
 
+def _raw_files(
+    corpora: tuple[ParallelFiles, ...], lang: str
+) -> tuple[raw_files.RawFile, ...]:
+    """What datagen downloads: the training archives and dev.tgz.
+
+    Each archive counts as present without the download when its members
+    are unpacked in tmp_dir (under either name `_on_disk` accepts).
+    """
+    remote = {f.filename: f for f in public_corpora.CORPORA[f"wmt_en{lang}"]}
+    sgml_dev, test = _dev(lang)[0], _test(lang)[0]
+    files = [
+        raw_files.RawFile(
+            remote[c.archive],
+            provides=(_disk_names(c.source), _disk_names(c.target)),
+        )
+        for c in corpora
+    ]
+    files.append(
+        raw_files.RawFile(
+            public_corpora.WMT_DEV,
+            provides=tuple(
+                _disk_names(m)
+                for m in (sgml_dev.source, sgml_dev.target)
+                + (test.source, test.target)
+            ),
+        )
+    )
+    return tuple(files)
+
+
 def _help(train: tuple[ParallelFiles, ...], lang: str) -> str:
     lines = [
         "Put the WMT files in tmp_dir, unpacked (either path works) or as "
@@ -297,7 +373,9 @@ def _help(train: tuple[ParallelFiles, ...], lang: str) -> str:
     lines.append(
         "Training uses every corpus found (at least one); dev needs "
         "newstest2013 (SGML, or T2T's plain dev/newstest2013.en + "
-        f"dev/newstest2013.{lang})."
+        f"dev/newstest2013.{lang}); test needs newstest2014 "
+        f"({_test(lang)[0].source} + {_test(lang)[0].target} from "
+        f"dev.tgz, or test-full.tgz from {_WMT_TEST_FULL.url})."
     )
     return "\n".join(lines)
 
@@ -340,6 +418,27 @@ def _dev_generator(lang: str, help_text: str) -> problem_lib.Generator:
     return generate
 
 
+def _test_generator(lang: str, help_text: str) -> problem_lib.Generator:
+    candidates = _test(lang)
+
+    def generate(tmp_dir: str) -> Iterator[problem_lib.Example]:
+        for files in candidates:
+            if not _available(tmp_dir, files):
+                continue
+            try:  # Both files are read before the first pair comes.
+                pairs = list(read_sgml_pairs(tmp_dir, files))
+            except problem_lib.MissingDataError:  # Not in this archive.
+                continue
+            for source, target in pairs:
+                yield {"inputs": source, "targets": target}
+            return
+        raise problem_lib.MissingDataError(
+            f"no newstest2014 in {tmp_dir}.\n{help_text}"
+        )
+
+    return generate
+
+
 def translation_problem(
     name: str,
     corpora: tuple[ParallelFiles, ...],
@@ -353,6 +452,7 @@ def translation_problem(
         generators={
             problem_lib.TRAIN: _train_generator(corpora, help_text),
             problem_lib.DEV: _dev_generator(lang, help_text),
+            problem_lib.TEST: _test_generator(lang, help_text),
         },
         features={"inputs": text_features.TEXT, "targets": text_features.TEXT},
         metrics=("bleu",),
@@ -360,6 +460,7 @@ def translation_problem(
         target_space_id=target_space_id,
         raw_files_help=help_text,
         num_shards=100,  # T2T's default for the WMT corpora.
+        raw_files=_raw_files(corpora, lang),
     )
 
 

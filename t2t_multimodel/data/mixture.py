@@ -13,6 +13,10 @@ Sampling schemes: `proportional` to dataset size (or to given rates),
 `uniform`, and `temperature` (rate_i proportional to size_i^(1/T), T5's
 scheme; T=1 is proportional, T->inf uniform). The paper's own setup ran one
 problem per worker (`worker_problem`).
+
+Several problems per step (the trainer's `k_per_step` mode) draw a SET of k
+distinct problems per step instead (`problem_sets`), again a pure function of
+the seed and the step.
 """
 
 from __future__ import annotations
@@ -87,6 +91,52 @@ def problem_schedule(
         constants, weights=[float(r) for r in rates], seed=seed
     )
     return schedule.skip(start_step) if start_step else schedule
+
+
+def problem_sets(
+    rates: Sequence[float], k: int, seed: int, start_step: int = 0
+) -> tf.data.Dataset:
+    """An endless, seeded stream of k distinct problem indices per step.
+
+    Each step's set is drawn without replacement by the rates (Gumbel top-k:
+    the k largest of `log(rate_i) + Gumbel noise`, i.e. successive draws by
+    the rates among the problems not drawn yet), from stateless random
+    numbers of `(seed, step)`, so a resumed run draws the same sets.
+    Without replacement, a problem's inclusion probability is not exactly
+    `k * rate`: large rates saturate at 1 and small ones gain.
+
+    Args:
+      rates: sampling rate of each problem (e.g. from `mixing_rates`).
+      k: problems per step, 1 <= k <= the number of non-zero rates.
+      seed: the sets are a deterministic function of it.
+      start_step: the first step's index (resuming a run).
+
+    Returns:
+      A `tf.data.Dataset` of int32 `[k]` indices into `rates`, ascending.
+
+    Raises:
+      ValueError: if k is out of range.
+    """
+    positive = sum(1 for r in rates if r > 0)
+    if not 1 <= k <= positive:
+        raise ValueError(
+            f"k must be in [1, {positive}] (the problems with a non-zero "
+            f"rate), got {k}"
+        )
+    log_rates = tf.math.log(tf.constant([float(r) for r in rates], tf.float32))
+
+    def draw(step):
+        noise = tf.random.stateless_uniform(
+            [len(rates)],
+            seed=tf.stack([tf.constant(seed, tf.int64), step]),
+            minval=1e-20,
+            maxval=1.0,
+        )
+        gumbel = -tf.math.log(-tf.math.log(noise))
+        top = tf.math.top_k(log_rates + gumbel, k=k).indices
+        return tf.sort(tf.cast(top, tf.int32))
+
+    return tf.data.Dataset.range(start_step, tf.int64.max).map(draw)
 
 
 def worker_problem(worker_index: int, num_problems: int) -> int:

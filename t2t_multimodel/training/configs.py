@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 Mixing = Literal["proportional", "uniform", "temperature", "per_worker"]
+StepMixing = Literal["one_per_step", "all_per_step", "k_per_step"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +31,19 @@ class DataConfig:
       temperature: T of the temperature scheme.
       rates: relative rates for `proportional` (e.g. a Mixture's).
       shuffle_buffer: examples in each problem's shuffle buffer.
+      batch_sizes: problem name -> its own `batch_size` (same unit), for
+        problems whose examples cost far more than their token count says
+        (T2T's per-problem batch multipliers): an image -> label batch
+        counts examples in either unit, so 4096 "tokens" would be 4096
+        ImageNet images. Used for its train and dev batches.
+      step_mixing: how many problems one update trains on (`runner.py`):
+        `one_per_step` (one problem drawn by the rates; T2T's
+        single-machine mode), `all_per_step` (one batch of every problem
+        with a non-zero rate, their objectives summed into one update: the
+        paper's joint step on one device) or `k_per_step`
+        (`problems_per_step` distinct problems drawn by the rates, summed).
+        `per_worker` mixing needs `one_per_step`.
+      problems_per_step: k of `k_per_step` (ignored otherwise).
     """
 
     batch_size: int = 4096
@@ -39,6 +53,13 @@ class DataConfig:
     temperature: float = 2.0
     rates: Sequence[float] | None = None
     shuffle_buffer: int = 1000
+    batch_sizes: Mapping[str, int] | None = None
+    step_mixing: StepMixing = "one_per_step"
+    problems_per_step: int = 2
+
+    def problem_batch_size(self, problem_name: str) -> int:
+        """The batch size of `problem_name`: its own, else `batch_size`."""
+        return (self.batch_sizes or {}).get(problem_name, self.batch_size)
 
 
 @dataclasses.dataclass(frozen=True)

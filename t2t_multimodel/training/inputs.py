@@ -41,7 +41,7 @@ def train_dataset(
     precedence over the strategy's `input_context`.
     """
     ctx = context or input_context
-    batch_size = data.batch_size
+    batch_size = data.problem_batch_size(problem.name)
     return pipeline.make_dataset(
         problem,
         "train",
@@ -70,7 +70,7 @@ def dev_dataset(
         problem,
         "dev",
         data_dir,
-        batch_size=batch_size or data.batch_size,
+        batch_size=batch_size or data.problem_batch_size(problem.name),
         batch_unit=data.batch_unit,
         max_length=data.max_length,
         shuffle=False,

@@ -1,13 +1,19 @@
 """`train`: the custom `tf.distribute` training loop of the MultiModel.
 
 A Keras 3 `fit` cannot run under MultiWorkerMirroredStrategy, so this is a
-plain `strategy.run` loop (STYLE.md section 7, hop 5). Each step trains on one
-batch of one problem: the problem comes from a seeded mixture schedule
-(proportional, uniform or temperature sampling, `data/mixture.py`) shared by
-every worker, or, in the paper's `per_worker` mode, worker `w` always trains
-problem `w mod N` while all workers share (all-reduce) the parameters.
-The step itself is in `steps.py`; checkpoints in `checkpoints.py`; dev-set
-evaluation in `evaluation.py`; TensorBoard in `summaries.py`.
+plain `strategy.run` loop (STYLE.md section 7, hop 5). A step is one update.
+By default it trains on one batch of one problem: the problem comes from a
+seeded mixture schedule (proportional, uniform or temperature sampling,
+`data/mixture.py`) shared by every worker, or, in the paper's `per_worker`
+mode, worker `w` always trains problem `w mod N` while all workers share
+(all-reduce) the parameters. `DataConfig.step_mixing` changes that:
+`all_per_step` sums the objectives of one batch of every problem into each
+update on one device (the paper's joint step without a worker per task),
+`k_per_step` those of k problems drawn by the rates (`runner.py`, which
+also says why the sum). The step itself is in `steps.py`; checkpoints in
+`checkpoints.py`; dev-set evaluation in `evaluation.py`; TensorBoard in
+`summaries.py`. Programs follow the progress through the `on_step(step,
+metrics)` hook rather than the log lines.
 
 Files written to `model_dir`: checkpoints (`model.ckpt-<step>`, the newest
 `keep` kept, every `checkpoint_every` steps and at the end),
@@ -115,6 +121,12 @@ def _write_run_files(model_dir, model, problems, rates, data) -> None:
             "problems": [p.name for p in problems],
             "mixing": data.mixing,
             "rates": rates,
+            "step_mixing": data.step_mixing,
+            "problems_per_step": (
+                data.problems_per_step
+                if data.step_mixing == "k_per_step"
+                else None
+            ),
         },
     )
 
@@ -136,6 +148,7 @@ def train(
     seed: int = 0,
     log_every: int = 100,
     on_start: Callable[[], None] | None = None,
+    on_step: runner.StepCallback | None = None,
     deterministic: bool = False,
     dtype_policy: str = "float32",
 ) -> dict[str, Any]:
@@ -160,6 +173,12 @@ def train(
       log_every: steps between log lines and train summaries.
       on_start: called once the model, optimizer and data are built, before
         the first step (the trainer script writes gin's operative config).
+      on_step: called as `on_step(step, metrics)` after every update, on
+        every worker, before that step's checkpoint and evaluation (e.g. to
+        draw a progress bar). `metrics` maps names to floats: `loss` (the
+        update's objective), `grad_norm`, `learning_rate`, `examples`, and
+        for each problem the update trained on `<name>/loss`,
+        `<name>/task_loss`, `<name>/moe_loss` and `<name>/examples`.
       deterministic: enable TensorFlow's op determinism (slower; see
         docs/RELIABILITY.md for what it does not cover).
       dtype_policy: the Keras dtype policy the model is built with;
@@ -169,12 +188,15 @@ def train(
 
     Returns:
       `{"step", "train_loss" (last loss per problem), "history" (`(step,
-      problem, loss)` of every step of this process), "eval" (the
+      problem, loss)` of every step of this process, one per problem of a
+      multi-problem step), "eval" (the
       eval_results dict), "model_dir", "terminated" (stopped by SIGTERM
       after saving)}`.
 
     Raises:
       NonFiniteLossError: the loss became NaN or Inf.
+      ValueError: no problem, or a step mixing that cannot run (e.g.
+        `per_worker` with several problems per step).
       errors.NotWritableError: `model_dir` cannot be written.
       errors.IncompatibleCheckpointError: `model_dir` holds a checkpoint of
         another model configuration.
@@ -204,6 +226,7 @@ def train(
         "uniform" if data.mixing == "per_worker" else data.mixing,
         data.temperature,
     )
+    runner.check_step_mixing(data, rates)
     with strategy.scope():
         # The policy is read when layers are built; restore the caller's.
         previous_policy = keras.mixed_precision.global_policy()
@@ -282,6 +305,9 @@ def train(
         writer=writer,
         log_every=log_every,
         train_steps=train_steps,
+        step_mixing=data.step_mixing,
+        problems_per_step=data.problems_per_step,
+        on_step=on_step,
     )
     eval_results: dict[str, Any] = {}
     saved_step = step if ckpt.latest else -1

@@ -1,9 +1,12 @@
 """The compiled training and evaluation steps.
 
-One `tf.function` per (input modality, target modality) pair: problems with
-different modalities have different shapes and sub-graphs, and each function
-traces once per input spec (the iterator is an argument, so every batch
-shape of the same pipeline reuses one trace).
+One training `tf.function` per sequence of (input modality, target modality)
+pairs: problems with different modalities have different shapes and
+sub-graphs, and each function traces once per input spec (the iterators are
+arguments, so every batch shape of the same pipelines reuses one trace). One
+pair is the one-problem-per-step update; several pairs sum the objectives of
+one batch of each problem into one update (the paper's joint step, on one
+device).
 
 Distribution: the training step runs under `strategy.run`. Gradients are
 taken for EVERY trainable variable, with zeros for the ones the problem does
@@ -18,7 +21,7 @@ sees the same loss (and stops together on a NaN).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import tensorflow as tf
@@ -54,34 +57,28 @@ def clip_by_norm_if_needed(
     return tf.cond(grad_norm <= clip_norm, lambda: list(grads), clip)
 
 
-def make_train_step(
+def _update_fn(
     model: Any,
     optimizer: Any,
     strategy: tf.distribute.Strategy,
     *,
-    input_modality: str,
-    target_modality: str,
+    pairs: Sequence[tuple[str, str]],
     label_smoothing: float,
     clip_norm: float | None,
-    weight_decay: float = 0.0,
-) -> Callable[[Any, tf.Tensor], Stats]:
-    """Returns `train_step(iterator, loss_multiplier) -> stats`.
+    weight_decay: float,
+) -> Callable[[Sequence[Any], tf.Tensor], Stats]:
+    """The replica function of one update on one batch per pair.
 
-    Args:
-      model: a built `MultiModel`.
-      optimizer: `optimizers.FusedAdam` (or `KerasOptimizer`), built.
-      strategy: the distribution strategy the model was built under.
-      input_modality: key of the problem's input modality.
-      target_modality: key of the problem's target modality.
-      label_smoothing: smoothing of the training loss.
-      clip_norm: global-norm clipping of the reduced gradients (None: off).
-      weight_decay: T2T's weight-decay rate (0: off).
-
-    Returns:
-      The compiled step; its stats (the same on every worker): `loss` (the
-      optimised objective), `task_loss`, `moe_loss`, `grad_norm`,
-      `learning_rate` (the rate used), `examples` (global batch size).
+    One forward pass per problem under one gradient tape, the gradient of
+    the SUM of their objectives (`loss_multiplier_p * task_loss_p + that
+    pass's MoE loss`, plus the weight decay once), then one all-reduce, one
+    clip and one optimizer apply. Its stats are `[len(pairs)]` vectors
+    (`loss`, `task_loss`, `moe_loss`, `examples`) and scalars (`grad_norm`,
+    `learning_rate`), reduced over replicas.
     """
+    pairs = [tuple(p) for p in pairs]
+    if not pairs:
+        raise ValueError("a training step needs at least one problem")
     variables = list(model.trainable_variables)
     # The tf.Variables behind the Keras ones: `tape.gradient` builds zeros
     # for unconnected sources from their (TF) dtypes.
@@ -89,23 +86,43 @@ def make_train_step(
     replicas = strategy.num_replicas_in_sync
     keras_reduces = getattr(optimizer, "all_reduces_gradients", False)
 
-    def step_fn(features, loss_multiplier):
+    def step_fn(batches, loss_multipliers):
+        per_problem = {"loss": [], "task_loss": [], "moe_loss": []}
+        examples = []
         with tf.GradientTape() as tape:
-            outputs = model(
-                features,
-                input_modality=input_modality,
-                target_modality=target_modality,
-                training=True,
-            )
-            model_losses = model.compute_loss(
-                features,
-                outputs,
-                target_modality=target_modality,
-                label_smoothing=label_smoothing,
-            )
-            loss = losses_lib.total_loss(
-                model_losses, loss_multiplier=loss_multiplier
-            )
+            for i, (features, (inputs, targets)) in enumerate(
+                zip(batches, pairs)
+            ):
+                outputs = model(
+                    features,
+                    input_modality=inputs,
+                    target_modality=targets,
+                    training=True,
+                )
+                # Right after its own call: `model.losses` are this pass's.
+                model_losses = model.compute_loss(
+                    features,
+                    outputs,
+                    target_modality=targets,
+                    label_smoothing=label_smoothing,
+                )
+                per_problem["loss"].append(
+                    losses_lib.total_loss(
+                        model_losses, loss_multiplier=loss_multipliers[i]
+                    )
+                )
+                per_problem["task_loss"].append(
+                    losses_lib.task_loss(model_losses)
+                )
+                per_problem["moe_loss"].append(
+                    tf.cast(model_losses["extra_loss"], tf.float32)
+                )
+                examples.append(
+                    tf.cast(tf.shape(features["targets"])[0], tf.float32)
+                )
+            # add_n of one tensor is that tensor: the one-problem update's
+            # objective is what it always was.
+            loss = tf.add_n(per_problem["loss"])
             if weight_decay:
                 loss += losses_lib.weight_decay(variables, weight_decay)
             # Each replica's loss is a mean over its batch; average them.
@@ -126,28 +143,126 @@ def make_train_step(
             grads = clip_by_norm_if_needed(grads, grad_norm, clip_norm)
         learning_rate = optimizer.current_learning_rate()
         optimizer.apply(grads, variables)
-        stats = {
-            "loss": loss,
-            "task_loss": losses_lib.task_loss(model_losses),
-            "moe_loss": tf.cast(model_losses["extra_loss"], tf.float32),
-            "grad_norm": grad_norm,
-            "learning_rate": learning_rate,
-        }
-        examples = tf.cast(tf.shape(features["targets"])[0], tf.float32)
+        stats = {k: tf.stack(v) for k, v in per_problem.items()}
+        stats.update(grad_norm=grad_norm, learning_rate=learning_rate)
+        examples = tf.stack(examples)
         if replicas > 1:
             stats = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, stats)
             examples = ctx.all_reduce(tf.distribute.ReduceOp.SUM, examples)
         stats["examples"] = examples
         return stats
 
+    return step_fn
+
+
+def make_joint_train_step(
+    model: Any,
+    optimizer: Any,
+    strategy: tf.distribute.Strategy,
+    *,
+    pairs: Sequence[tuple[str, str]],
+    label_smoothing: float,
+    clip_norm: float | None,
+    weight_decay: float = 0.0,
+) -> Callable[[Sequence[Any], tf.Tensor], Stats]:
+    """Returns `train_step(iterators, loss_multipliers) -> stats`.
+
+    One update from the next batch of each of `len(pairs)` problems, the
+    gradient of the sum of their objectives (`_update_fn`; why the sum is
+    `runner.py`'s docstring). With one pair it is `make_train_step`'s
+    update.
+
+    Args:
+      model: a built `MultiModel`.
+      optimizer: `optimizers.FusedAdam` (or `KerasOptimizer`), built.
+      strategy: the distribution strategy the model was built under.
+      pairs: per problem of the update, its (input modality, target
+        modality) keys, in the order of the iterators.
+      label_smoothing: smoothing of the training loss.
+      clip_norm: global-norm clipping of the reduced gradients (None: off).
+      weight_decay: T2T's weight-decay rate (0: off).
+
+    Returns:
+      The compiled step, called with a tuple of one iterator per pair and
+      the float32 `[len(pairs)]` loss multipliers. Its stats (the same on
+      every worker): per problem, `[len(pairs)]` vectors of `loss` (its
+      term of the objective), `task_loss`, `moe_loss` and `examples` (its
+      global batch size); for the update, `grad_norm` (before clipping) and
+      `learning_rate` (the rate used).
+    """
+    step_fn = _update_fn(
+        model,
+        optimizer,
+        strategy,
+        pairs=pairs,
+        label_smoothing=label_smoothing,
+        clip_norm=clip_norm,
+        weight_decay=weight_decay,
+    )
+
     @tf.function
-    def train_step(iterator, loss_multiplier):
-        stats = strategy.run(step_fn, args=(next(iterator), loss_multiplier))
+    def train_step(iterators, loss_multipliers):
+        batches = tuple(next(it) for it in iterators)
+        stats = strategy.run(step_fn, args=(batches, loss_multipliers))
         # Already reduced: every replica holds the same values.
         return {
             k: strategy.experimental_local_results(v)[0]
             for k, v in stats.items()
         }
+
+    return train_step
+
+
+def make_train_step(
+    model: Any,
+    optimizer: Any,
+    strategy: tf.distribute.Strategy,
+    *,
+    input_modality: str,
+    target_modality: str,
+    label_smoothing: float,
+    clip_norm: float | None,
+    weight_decay: float = 0.0,
+) -> Callable[[Any, tf.Tensor], Stats]:
+    """Returns `train_step(iterator, loss_multiplier) -> stats`.
+
+    The one-problem update (what the benchmarks time).
+
+    Args:
+      model: a built `MultiModel`.
+      optimizer: `optimizers.FusedAdam` (or `KerasOptimizer`), built.
+      strategy: the distribution strategy the model was built under.
+      input_modality: key of the problem's input modality.
+      target_modality: key of the problem's target modality.
+      label_smoothing: smoothing of the training loss.
+      clip_norm: global-norm clipping of the reduced gradients (None: off).
+      weight_decay: T2T's weight-decay rate (0: off).
+
+    Returns:
+      The compiled step; its stats (the same on every worker): `loss` (the
+      optimised objective), `task_loss`, `moe_loss`, `grad_norm`,
+      `learning_rate` (the rate used), `examples` (global batch size).
+    """
+    step_fn = _update_fn(
+        model,
+        optimizer,
+        strategy,
+        pairs=[(input_modality, target_modality)],
+        label_smoothing=label_smoothing,
+        clip_norm=clip_norm,
+        weight_decay=weight_decay,
+    )
+
+    @tf.function
+    def train_step(iterator, loss_multiplier):
+        multipliers = tf.reshape(tf.cast(loss_multiplier, tf.float32), [1])
+        stats = strategy.run(step_fn, args=((next(iterator),), multipliers))
+        # Already reduced: every replica holds the same values.
+        stats = {
+            k: strategy.experimental_local_results(v)[0]
+            for k, v in stats.items()
+        }
+        return {k: v[0] if v.shape.rank else v for k, v in stats.items()}
 
     return train_step
 

@@ -103,10 +103,20 @@ def log_line(
     learning_rate: float,
     steps_per_second: float,
     examples_per_second: float,
+    problem_losses: Mapping[str, float] | None = None,
 ) -> str:
-    """The concise periodic progress line."""
-    return (
+    """The concise periodic progress line.
+
+    `problem` is one word (a problem name, or e.g. `3_problems` for a
+    multi-problem step, whose per-problem losses `problem_losses` follow
+    the line's usual fields).
+    """
+    line = (
         f"step {step}/{total_steps}  {problem}  loss {loss:.4f}  "
         f"lr {learning_rate:.3g}  {steps_per_second:.2f} steps/s  "
         f"{examples_per_second:.1f} examples/s"
     )
+    if problem_losses:
+        losses = ", ".join(f"{k} {v:.4f}" for k, v in problem_losses.items())
+        line += f"  ({losses})"
+    return line

@@ -1,89 +1,34 @@
 """download: fresh, skip, resume, servers without Range, checks, mirrors.
 
-A `ThreadingHTTPServer` on 127.0.0.1 (port 0) serves in-memory files with
-HTTP Range support; per-path switches make it cut a response short once or
-ignore Range. Every request's path and headers are recorded.
+A `ThreadingHTTPServer` on 127.0.0.1 (port 0, `tests/local_http.py`) serves
+in-memory files with HTTP Range support; per-path switches make it cut a
+response short once or ignore Range. Every request's path and headers are
+recorded.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.server
 import os
-import re
 import socket
-import threading
 
 import numpy as np
 import pytest
 
 from t2t_multimodel import errors
 from t2t_multimodel.data import download
+from tests import local_http
 
 CONTENT = np.random.default_rng(0).bytes(300_000)
 SHA256 = hashlib.sha256(CONTENT).hexdigest()
 MD5 = hashlib.md5(CONTENT).hexdigest()
-CUT = 100_000  # Bytes sent before a cut connection.
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):  # Quiet test output.
-        pass
-
-    def do_GET(self):
-        server = self.server
-        server.requests.append((self.path, dict(self.headers)))
-        body = server.files.get(self.path)
-        if body is None:
-            self.send_error(404, "Not Found")
-            return
-        start = 0
-        found = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
-        if found and self.path not in server.ignore_range:
-            start = int(found.group(1))
-            if start >= len(body):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(body)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header(
-                "Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}"
-            )
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        if self.path in server.cut_once:
-            server.cut_once.discard(self.path)
-            self.wfile.write(body[start : start + CUT])
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)  # Dropped.
-            return
-        self.wfile.write(body[start:])
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    def handle_error(self, request, client_address):
-        pass  # A client that hangs up early (a size mismatch) is expected.
+CUT = local_http.CUT
 
 
 @pytest.fixture
 def server():
-    httpd = _Server(("127.0.0.1", 0), _Handler)
-    httpd.files = {"/data/x.tgz": CONTENT}
-    httpd.requests = []
-    httpd.cut_once = set()
-    httpd.ignore_range = set()
-    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(
-        target=httpd.serve_forever, args=(0.05,), daemon=True
-    )
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with local_http.serve({"/data/x.tgz": CONTENT}) as httpd:
+        yield httpd
 
 
 def _read(path):

@@ -86,3 +86,49 @@ class TestSchedule:
         ]
         with pytest.raises(ValueError):
             mixture.worker_problem(0, 0)
+
+
+class TestProblemSets:
+    def test_sets_are_distinct_sorted_and_follow_the_rates(self):
+        rates = [0.5, 0.3, 0.2, 0.0]
+        sets = np.array(
+            list(
+                mixture.problem_sets(rates, 2, seed=3)
+                .take(4000)
+                .as_numpy_iterator()
+            )
+        )
+        assert sets.shape == (4000, 2) and sets.dtype == np.int32
+        assert (sets[:, 0] < sets[:, 1]).all()  # distinct, ascending
+        # Drawn without replacement by the rates: P(i in the set) is
+        # r_i + sum_{j != i} r_j * r_i / (1 - r_j).
+        expected = [
+            sum(
+                [r]
+                + [
+                    q * r / (1 - q)
+                    for j, q in enumerate(rates)
+                    if j != i and q < 1
+                ]
+            )
+            for i, r in enumerate(rates)
+        ]
+        assert expected[:3] == pytest.approx([0.8393, 0.675, 0.4857], 1e-3)
+        included = np.bincount(sets.ravel(), minlength=4) / len(sets)
+        # 4000 draws: standard error <= 0.008; allow 3 sigma.
+        np.testing.assert_allclose(included, expected, atol=0.025)
+
+    def test_deterministic_and_resumable(self):
+        rates = [0.25, 0.25, 0.5]
+        full = list(mixture.problem_sets(rates, 2, 11).take(30))
+        resumed = list(mixture.problem_sets(rates, 2, 11, 20).take(10))
+        other = list(mixture.problem_sets(rates, 2, 12).take(30))
+        np.testing.assert_array_equal(resumed, full[20:])
+        assert not np.array_equal(other, full)
+        everything = list(mixture.problem_sets(rates, 3, 0).take(3))
+        np.testing.assert_array_equal(everything, [[0, 1, 2]] * 3)
+
+    @pytest.mark.parametrize("k", [0, 3])
+    def test_k_out_of_range(self, k):
+        with pytest.raises(ValueError, match="k must be in"):
+            mixture.problem_sets([0.5, 0.5, 0.0], k, 0)

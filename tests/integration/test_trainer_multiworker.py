@@ -3,7 +3,8 @@
 Each worker is a subprocess with its own TF_CONFIG. In the paper's per-worker
 mode worker 0 trains a text problem and worker 1 an image problem (different
 sub-graphs, the same all-reduced gradient list); with a uniform mixture both
-follow the same seeded schedule. Either way both must end with identical
+follow the same seeded schedule; with `all_per_step` both train both problems
+in every update. Either way both must end with identical
 trainable weights, different from the initial ones.
 """
 
@@ -30,6 +31,7 @@ from t2t_multimodel.training import loop
 from tests.training import fake_problems
 
 data_dir, model_dir, mixing, out = sys.argv[1:5]
+mixing, _, step_mixing = mixing.partition("+")
 logging.basicConfig(level=logging.INFO)
 models, initial = [], []
 
@@ -44,7 +46,8 @@ result = loop.train(
     data_dir=data_dir, model_dir=model_dir, model_fn=model_fn,
     train_steps=4, learning_rate_schedule=0.01,
     data=loop.DataConfig(batch_size=4, batch_unit="examples", max_length=16,
-                         mixing=mixing),
+                         mixing=mixing,
+                         step_mixing=step_mixing or "one_per_step"),
     checkpoint=loop.CheckpointConfig(every=2),
     evaluation=loop.EvalConfig(every=0, steps=1),
     strategy="multi_worker", seed=3, log_every=1,
@@ -141,4 +144,12 @@ def test_per_worker_mode_text_and_image_stay_in_sync(tmp_path, data_dir):
 def test_uniform_mixture_two_workers_stay_in_sync(tmp_path, data_dir):
     results = _run_workers(tmp_path, data_dir, "uniform")
     assert list(results[0]["problems"]) == list(results[1]["problems"])
+    _assert_in_sync(results)
+
+
+@pytest.mark.slow
+def test_all_per_step_two_workers_stay_in_sync(tmp_path, data_dir):
+    results = _run_workers(tmp_path, data_dir, "uniform+all_per_step")
+    for result in results:
+        assert list(result["problems"]) == ["fake_copy_text", "fake_image"]
     _assert_in_sync(results)

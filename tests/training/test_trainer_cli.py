@@ -190,3 +190,35 @@ def test_required_macros_are_enforced():
             ],
             ["DATA_DIR = '/d'"],
         )
+
+
+@pytest.mark.parametrize(
+    "bindings, step_mixing, k",
+    [
+        ([], "one_per_step", 2),
+        (["STEP_MIXING = 'all_per_step'"], "all_per_step", 2),
+        (
+            ["STEP_MIXING = 'k_per_step'", "PROBLEMS_PER_STEP = 3"],
+            "k_per_step",
+            3,
+        ),
+    ],
+)
+def test_step_mixing_is_a_gin_setting(bindings, step_mixing, k):
+    import problems  # noqa: F401  (the gin files import the registry)
+    from t2t_multimodel.training import configs
+
+    gin.clear_config()
+    for sub in ("", "models", "runs", "experiments"):
+        gin.add_config_file_search_path(os.path.join(ROOT, "gin", sub))
+    try:
+        gin.parse_config_files_and_bindings(
+            [os.path.join(ROOT, "gin", "experiments", "demo_all_tiny.gin")],
+            ["DATA_DIR = '/d'", "MODEL_DIR = '/m'", *bindings],
+        )
+        data = gin.get_bindings(configs.DataConfig)
+    finally:
+        gin.clear_config()
+    assert data["step_mixing"] == step_mixing
+    assert data["problems_per_step"] == k
+    assert configs.DataConfig().step_mixing == "one_per_step"

@@ -89,6 +89,60 @@ class TestCaptionMscoco:
             }
         ]
 
+    def test_test_split_val2014_or_karpathy(self, tmp_path):
+        images = _write_coco(tmp_path)
+        problem = caption_mscoco.CAPTION_MSCOCO8K
+        # Without Karpathy's JSON, test is val2014 (T2T's `_test`).
+        test = list(problem.generate("test", str(tmp_path)))
+        assert test == list(problem.generate("dev", str(tmp_path)))
+        # Karpathy's JSON: its "test" images in its order, COCO captions;
+        # an image without file or captions is skipped.
+        karpathy = {
+            "dataset": "coco",
+            "images": [
+                {
+                    "filepath": "train2014",
+                    "filename": "COCO_train2014_000000384029.jpg",
+                    "split": "test",
+                    "sentences": [{"raw": "not used"}],
+                },
+                {
+                    "filepath": "val2014",
+                    "filename": "COCO_val2014_000000000042.jpg",
+                    "split": "val",
+                },
+                {
+                    "filepath": "train2014",
+                    "filename": "COCO_train2014_000000057870.jpg",
+                    "split": "test",
+                },
+                {
+                    "filepath": "val2014",
+                    "filename": "COCO_val2014_000000000999.jpg",
+                    "split": "test",
+                },
+            ],
+        }
+        folder = tmp_path / "caption_datasets"
+        folder.mkdir()
+        (folder / "dataset_coco.json").write_text(json.dumps(karpathy))
+        bike = images["COCO_train2014_000000384029.jpg"]
+        restaurant = images["COCO_train2014_000000057870.jpg"]
+        assert list(problem.generate("test", str(tmp_path))) == [
+            {"inputs": bike, "targets": "A man riding a bike."},
+            {"inputs": restaurant, "targets": "A restaurant with chairs"},
+            {"inputs": restaurant, "targets": "Tables in a dining room."},
+        ]
+
+    def test_raw_files(self):
+        files = caption_mscoco.CAPTION_MSCOCO8K.raw_files
+        assert [(f.filename, f.extract) for f in files] == [
+            ("annotations_trainval2014.zip", True),
+            ("train2014.zip", False),  # Read as a zip.
+            ("val2014.zip", False),
+        ]
+        assert files[0].members == ("annotations/captions_",)
+
     def test_definition_and_preprocessor(self):
         problem = registry.get_problem("caption_mscoco8k")
         assert problem is caption_mscoco.CAPTION_MSCOCO8K

@@ -79,7 +79,7 @@ def _write_treebank(root) -> None:
         ("02", "wsj_0200.mrg", WSJ_0200),
         ("03", "wsj_0301.mrg", WSJ_0301),
         ("22", "wsj_2200.mrg", WSJ_2200),
-        ("23", "wsj_2300.mrg", WSJ_2300),  # Test section: never read.
+        ("23", "wsj_2300.mrg", WSJ_2300),  # Test section: test split only.
         ("00", "wsj_0001.mrg", WSJ_2300),  # Outside 02-21: never read.
     ]:
         (wsj / section).mkdir(parents=True, exist_ok=True)
@@ -157,6 +157,28 @@ class TestParsePtbProblem:
         problem = parse_ptb.PARSE_PTB_WSJ8K
         assert list(problem.generate("train", str(tmp_path))) == TRAIN_EXPECTED
         assert list(problem.generate("dev", str(tmp_path))) == DEV_EXPECTED
+
+    def test_test_split_is_section_23(self, tmp_path):
+        problem = parse_ptb.PARSE_PTB_WSJ8K
+        with pytest.raises(problem_lib.MissingDataError):
+            next(problem.generate("test", str(tmp_path)))
+        _write_treebank(tmp_path)
+        assert list(problem.generate("test", str(tmp_path))) == [
+            {
+                "inputs": "It is test",
+                "targets": "S NP PRP /NP VP VBZ ADJP JJ /ADJP /VP /S",
+            }
+        ]
+        assert not problem.raw_files  # Licensed: never downloaded.
+        assert "LDC99T42" in problem.manual_download
+        assert "23 test" in problem.manual_download
+
+    def test_t2t_test_trees(self, tmp_path):
+        (tmp_path / "wsj_test.trees").write_text("(TOP (NP (DT a) (NN x)))\n")
+        problem = parse_ptb.PARSE_PTB_WSJ8K
+        assert list(problem.generate("test", str(tmp_path))) == [
+            {"inputs": "a x", "targets": "NP DT NN /NP"}
+        ]
 
     def test_t2t_trees_files(self, tmp_path):
         (tmp_path / "wsj_train.trees").write_text(

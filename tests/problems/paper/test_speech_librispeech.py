@@ -75,6 +75,35 @@ class TestLibriSpeech:
         assert dev["targets"] == "go do you hear"
         assert dev["inputs"].shape == (800,)
 
+    def test_test_clean(self, tmp_path):
+        problem = speech_librispeech.SPEECH_LIBRISPEECH8K
+        with pytest.raises(problem_lib.MissingDataError, match="test-clean"):
+            next(problem.generate("test", str(tmp_path)))
+        chapter = tmp_path / "LibriSpeech" / "test-clean" / "1089" / "134686"
+        chapter.mkdir(parents=True)
+        soundfile.write(
+            chapter / "1089-134686-0000.flac", _tone(800, 200.0), 16000
+        )
+        (chapter / "1089-134686.trans.txt").write_text(
+            "1089-134686-0000 HE HOPED THERE WOULD BE STEW\n"
+        )
+        (test,) = problem.generate("test", str(tmp_path))
+        assert test["targets"] == "he hoped there would be stew"
+        assert test["inputs"].shape == (800,)
+
+    def test_raw_files(self):
+        files = speech_librispeech.SPEECH_LIBRISPEECH8K.raw_files
+        assert [f.filename for f in files] == [
+            "train-clean-100.tar.gz",
+            "train-clean-360.tar.gz",
+            "train-other-500.tar.gz",
+            "dev-clean.tar.gz",
+            "test-clean.tar.gz",
+        ]
+        assert all(f.extract and f.members == ("LibriSpeech/",) for f in files)
+        assert files[-1].provides == (("LibriSpeech/test-clean", "test-clean"),)
+        assert files[-1].remote.md5 == "32fa31d27d2e1cad72775fee3f4849a9"
+
     def test_definition(self):
         problem = registry.get_problem("speech_librispeech8k")
         assert problem is speech_librispeech.SPEECH_LIBRISPEECH8K

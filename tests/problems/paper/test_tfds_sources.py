@@ -25,6 +25,7 @@ import random
 import subprocess
 import sys
 import tarfile
+import types
 
 import numpy as np
 import pytest
@@ -241,6 +242,8 @@ class TestTable:
                     else {str(g.name) for g in generators}
                 )
                 assert _tfds_split_names(source) <= names, source.full_name
+                optional = set(source.optional_splits.values())
+                assert optional <= names, source.full_name
 
     def test_wmt_corpora(self):
         # The corpora each translation source trains on.
@@ -625,6 +628,13 @@ class TestSameOutputAsRawFiles:
                 )
             )
 
+        # Karpathy's splits of val2014, for the raw files' test split.
+        karpathy = [
+            {"filepath": "val2014", "filename": n, "split": split}
+            for n, split in zip(list(captions)[2:], ("val", "test", "restval"))
+        ]
+        (raw / "dataset_coco.json").write_text(json.dumps({"images": karpathy}))
+
         def tfds_example(name, image_id):
             return {
                 "image": images[name],
@@ -659,6 +669,7 @@ class TestSameOutputAsRawFiles:
         _assert_same_files(out_raw, out_tfds)
         assert stats["train"].num_examples == 3  # One per caption.
         assert stats["dev"].num_examples == 4
+        assert stats["test"].num_examples == 1  # Karpathy's test image.
         vocab = _vocabulary(out_tfds)
         first = _records(stats["train"].paths[1])[0]  # Example 1.
         ids = list(first.features.feature["targets"].int64_list.value)
@@ -848,4 +859,119 @@ class TestDatagenSource:
         with pytest.raises(ValueError, match="'raw' or 'tfds', not 'hub'"):
             _datagen(
                 "image_imagenet", str(tmp_path), str(tmp_path), source="hub"
+            )
+
+
+class _FakeBuilder:
+    """A TFDS builder stand-in: prepared only by `download_and_prepare`."""
+
+    def __init__(self, full_name: str, data_dir: str | None, fail=None):
+        self.full_name = full_name
+        self.data_dir = data_dir
+        self.prepared = False
+        self.fail = fail
+        self.download_configs = []
+        self.info = types.SimpleNamespace(
+            splits={"train": None, "validation": None, "test": None},
+            features={},
+        )
+
+    def is_prepared(self) -> bool:
+        return self.prepared
+
+    def download_and_prepare(self, download_config=None):
+        self.download_configs.append(download_config)
+        if self.fail:
+            raise self.fail
+        self.prepared = True
+
+    def as_dataset(self, split, **kwargs):
+        del kwargs
+        pairs = {
+            "train": [("A cat .", "Eine Katze .")],
+            "validation": [("A dog .", "Ein Hund .")],
+            "test": [("A cat .", "Eine Katze ."), ("No .", "Nein .")],
+        }[split]
+        en, de = ([p[i] for p in pairs] for i in (0, 1))
+        return tf.data.Dataset.from_tensor_slices({"en": en, "de": de})
+
+
+@pytest.fixture()
+def fake_tfds(monkeypatch):
+    """`tfds.builder` -> one `_FakeBuilder` per name (no network, no data)."""
+    builders: dict[str, _FakeBuilder] = {}
+    failures: dict[str, Exception] = {}
+
+    def builder(name, data_dir=None):
+        if name not in builders:
+            builders[name] = _FakeBuilder(name, data_dir, failures.get(name))
+        return builders[name]
+
+    monkeypatch.setattr(tfds_sources.tfds, "builder", builder)
+    return builders, failures
+
+
+class TestDownloadAndPrepare:
+    def test_without_download_nothing_is_prepared(self, tmp_path, fake_tfds):
+        builders, _ = fake_tfds
+        with pytest.raises(problem_lib.MissingDataError) as error:
+            tfds_sources.with_tfds_source(
+                registry.get_problem("translate_ende_wmt8k"), str(tmp_path)
+            )
+        assert "tfds build wmt_t2t_translate/de-en:1.0.0" in str(error.value)
+        assert "--download" in str(error.value)
+        assert all(not b.download_configs for b in builders.values())
+
+    def test_download_prepares_the_first_candidate(self, tmp_path, fake_tfds):
+        builders, _ = fake_tfds
+        out = str(tmp_path / "out")
+        stats = datagen.generate_data(
+            problem_names="translate_deen_wmt8k",
+            data_dir=out,
+            tmp_dir=str(tmp_path / "unused"),
+            vocab_size=64,
+            verbose=False,
+            source="tfds",
+            tfds_data_dir=str(tmp_path / "tfds"),
+            download=True,
+            tfds_manual_dir=str(tmp_path / "manual"),
+        )["translate_deen_wmt8k"]
+        first = builders["wmt_t2t_translate/de-en:1.0.0"]
+        (config,) = first.download_configs
+        assert str(config.manual_dir) == str(tmp_path / "manual")
+        assert not builders["wmt14_translate/de-en:1.0.0"].download_configs
+        # The prepared dataset's test split (newstest2014) is written too.
+        assert {s: stats[s].num_examples for s in stats} == {
+            "train": 1,
+            "dev": 1,
+            "test": 2,
+        }
+        (test,) = _records(stats["test"].paths[0])[:1]
+        ids = list(test.features.feature["inputs"].int64_list.value)
+        assert _vocabulary(out).decode(ids) == "Eine Katze ."  # DE -> EN.
+
+    def test_failure_is_a_missing_data_error(self, tmp_path, fake_tfds):
+        _, failures = fake_tfds
+        failures["imagenet2012:5.1.0"] = AssertionError(
+            "Manual directory /m does not exist or is empty."
+        )
+        with pytest.raises(problem_lib.MissingDataError) as error:
+            tfds_sources.with_tfds_source(
+                registry.get_problem("image_imagenet"),
+                str(tmp_path),
+                download=True,
+            )
+        message = str(error.value)
+        assert "TFDS could not prepare imagenet2012:5.1.0" in message
+        assert "Manual directory /m does not exist" in message
+        assert "ILSVRC2012_img_train.tar" in message
+
+    def test_other_errors_are_not_hidden(self, tmp_path, fake_tfds):
+        _, failures = fake_tfds
+        failures["librispeech/default:2.1.1"] = KeyError("a bug")
+        with pytest.raises(KeyError, match="a bug"):
+            tfds_sources.with_tfds_source(
+                registry.get_problem("speech_librispeech8k"),
+                str(tmp_path),
+                download=True,
             )

@@ -162,9 +162,106 @@ class TestTranslateEnde:
             )
             assert "dev/newstest2013-ref.de.sgm" in message
             assert (
-                "http://data.statmt.org/wmt17/translation-task/dev.tgz"
+                "http://data.statmt.org/wmt19/translation-task/dev.tgz"
                 in message
             )
+
+
+NEWSTEST2014_EN = SRC_SGM.replace("newstest2013", "newstest2014")
+NEWSTEST2014_DE = REF_DE_SGM.replace("newstest2013", "newstest2014")
+
+
+class TestNewstest2014:
+    """The test split: newstest2014 SGML from dev.tgz or test-full.tgz."""
+
+    @pytest.mark.parametrize(
+        "archive,members",
+        [
+            (  # WMT's dev.tgz: the English source, German reference.
+                "dev.tgz",
+                (
+                    "dev/newstest2014-deen-src.en.sgm",
+                    "dev/newstest2014-deen-ref.de.sgm",
+                ),
+            ),
+            (  # Only the other direction's files: the same segments.
+                "dev.tgz",
+                (
+                    "dev/newstest2014-deen-ref.en.sgm",
+                    "dev/newstest2014-deen-src.de.sgm",
+                ),
+            ),
+            (  # sacrebleu's wmt14/full.
+                "test-full.tgz",
+                (
+                    "test-full/newstest2014-deen-src.en.sgm",
+                    "test-full/newstest2014-deen-ref.de.sgm",
+                ),
+            ),
+        ],
+    )
+    def test_from_archive(self, tmp_path, archive, members):
+        with tarfile.open(tmp_path / archive, "w:gz") as t:
+            _add_to_tar(t, "dev/newstest2013-src.en.sgm", SRC_SGM.encode())
+            _add_to_tar(t, members[0], NEWSTEST2014_EN.encode())
+            _add_to_tar(t, members[1], NEWSTEST2014_DE.encode())
+        ende = translate_wmt.TRANSLATE_ENDE_WMT8K
+        assert list(ende.generate("test", str(tmp_path))) == DEV_DE_EXPECTED
+        deen = registry.get_problem("translate_deen_wmt8k")
+        assert list(deen.generate("test", str(tmp_path)))[0] == {
+            "inputs": 'Eine Strategie & ihre "Ergebnisse"',
+            "targets": 'A Republican strategy & its "results"',
+        }
+
+    def test_dev_tgz_without_2014_falls_back_to_test_full(self, tmp_path):
+        with tarfile.open(tmp_path / "dev.tgz", "w:gz") as t:
+            _add_to_tar(t, "dev/newstest2013-src.en.sgm", SRC_SGM.encode())
+        with pytest.raises(problem_lib.MissingDataError) as error:
+            list(
+                translate_wmt.TRANSLATE_ENDE_WMT8K.generate(
+                    "test", str(tmp_path)
+                )
+            )
+        assert "no newstest2014" in str(error.value)
+        assert "https://statmt.org/wmt14/test-full.tgz" in str(error.value)
+        (tmp_path / "newstest2014-deen-src.en.sgm").write_text(NEWSTEST2014_EN)
+        (tmp_path / "newstest2014-deen-ref.de.sgm").write_text(NEWSTEST2014_DE)
+        test = translate_wmt.TRANSLATE_ENDE_WMT8K.generate(
+            "test", str(tmp_path)
+        )
+        assert list(test) == DEV_DE_EXPECTED
+
+    def test_enfr(self, tmp_path):
+        src = NEWSTEST2014_EN.replace('origlang="de"', 'origlang="fr"')
+        ref = NEWSTEST2014_DE.replace('trglang="de"', 'trglang="fr"')
+        (tmp_path / "dev").mkdir()
+        (tmp_path / "dev" / "newstest2014-fren-src.en.sgm").write_text(src)
+        (tmp_path / "dev" / "newstest2014-fren-ref.fr.sgm").write_text(ref)
+        fren = registry.get_problem("translate_fren_wmt8k")
+        (first, *_) = fren.generate("test", str(tmp_path))
+        assert first["targets"] == 'A Republican strategy & its "results"'
+
+    def test_raw_files(self):
+        ende = translate_wmt.TRANSLATE_ENDE_WMT8K
+        assert [f.filename for f in ende.raw_files] == [
+            "training-parallel-nc-v11.tgz",
+            "training-parallel-commoncrawl.tgz",
+            "training-parallel-europarl-v7.tgz",
+            "dev.tgz",
+        ]
+        assert not any(f.extract for f in ende.raw_files)  # Read in place.
+        dev = ende.raw_files[-1]
+        assert dev.remote.url.endswith("/wmt19/translation-task/dev.tgz")
+        assert (
+            "dev/newstest2014-deen-ref.de.sgm",
+            "newstest2014-deen-ref.de.sgm",
+        ) in dev.provides
+        deen = registry.get_problem("translate_deen_wmt8k")
+        assert deen.raw_files == ende.raw_files
+        enfr = [
+            f.filename for f in translate_wmt.TRANSLATE_ENFR_WMT8K.raw_files
+        ]
+        assert enfr[-2:] == ["training-parallel-un.tgz", "dev.tgz"]
 
 
 class TestTranslateEnfr:
