@@ -265,6 +265,33 @@ def evaluate(
     return evaluator.evaluate(step)
 
 
+def export(
+    problems: Sequence[problem_lib.Problem],
+    *,
+    model_dir: str,
+    data_dir: str,
+    export_dir: str,
+    beam_size: int,
+    max_decode_length: int,
+) -> str:
+    """The exporter's `export` (skipped when the export is newer)."""
+    index = os.path.join(model_dir, "checkpoint")
+    stamp = os.path.join(export_dir, "saved_model.pb")
+    if os.path.exists(stamp) and os.path.getmtime(stamp) > os.path.getmtime(
+        index
+    ):
+        return export_dir
+    return exporter.export(
+        model_dir=model_dir,
+        export_dir=export_dir,
+        problem_names=[p.name for p in problems],
+        data_dir=data_dir,
+        beam_size=beam_size,
+        max_length=max_decode_length,
+        overwrite=True,
+    )
+
+
 def _wav_bytes(waveform: np.ndarray, sample_rate: int = 16000) -> bytes:
     buffer = io.BytesIO()
     soundfile.write(
@@ -326,33 +353,6 @@ def decode_examples(
             for (_, shown, reference), answer in zip(examples, answers)
         ]
     return decoded
-
-
-def export(
-    problems: Sequence[problem_lib.Problem],
-    *,
-    model_dir: str,
-    data_dir: str,
-    export_dir: str,
-    beam_size: int,
-    max_decode_length: int,
-) -> str:
-    """The exporter's `export` (skipped when the export is newer)."""
-    index = os.path.join(model_dir, "checkpoint")
-    stamp = os.path.join(export_dir, "saved_model.pb")
-    if os.path.exists(stamp) and os.path.getmtime(stamp) > os.path.getmtime(
-        index
-    ):
-        return export_dir
-    return exporter.export(
-        model_dir=model_dir,
-        export_dir=export_dir,
-        problem_names=[p.name for p in problems],
-        data_dir=data_dir,
-        beam_size=beam_size,
-        max_length=max_decode_length,
-        overwrite=True,
-    )
 
 
 def run_demo(
