@@ -53,7 +53,7 @@ _KNOWN_USER_ERRORS = (
     ("problems.problem", "MissingDataError"),
     ("t2t_multimodel.data.pipeline", "MissingShardsError"),
     ("t2t_multimodel.data.pipeline", "ShardMismatchError"),
-    ("t2t_multimodel.decoding.decoder", "ModelDirError"),
+    ("t2t_multimodel.decoding.restore", "ModelDirError"),
     ("t2t_multimodel.serving.served_model", "ModelInputError"),
     ("t2t_multimodel.training.runner", "NonFiniteLossError"),
     ("t2t_multimodel.t2t_compat.checkpoint_import", "T2TImportError"),

@@ -35,8 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from t2t_multimodel import atomic_write, errors
-from t2t_multimodel.data import features
-from t2t_multimodel.modalities import class_label, image, symbol
+from t2t_multimodel.modalities import class_label, image, specs, symbol
 from t2t_multimodel.models import build, multimodel, t2t_v19
 from t2t_multimodel.training import checkpoints
 
@@ -114,7 +113,7 @@ class T2TV19Sizes:
     moe_layers: tuple[int, ...] = ()
     moe_hidden_size: int | None = None
     decoder_filter_size: int | None = None
-    num_target_spaces: int = features.NUM_SPACE_IDS
+    num_target_spaces: int = multimodel.NUM_SPACE_IDS
     vocab_size: int | None = None
     num_channels: int | None = None
     num_classes: int | None = None
@@ -292,7 +291,7 @@ def infer_sizes(variables: Mapping[str, Any]) -> T2TV19Sizes:
         moe_layers=moe_layers,
         moe_hidden_size=moe_w0[1] if moe_w0 else None,
         decoder_filter_size=dense[-1] if dense else None,
-        num_target_spaces=spaces[0] if spaces else features.NUM_SPACE_IDS,
+        num_target_spaces=spaces[0] if spaces else multimodel.NUM_SPACE_IDS,
         vocab_size=vocab[0] if vocab else None,
         num_channels=channels[2] if channels else None,
         num_classes=classes[0] if classes else None,
@@ -325,10 +324,10 @@ def build_t2t_v19_model(
       label_smoothing: the model's default label smoothing.
     """
     d = sizes.hidden_dim
-    specs = []
+    modality_specs = []
     if sizes.vocab_size:
-        specs.append(
-            features.ModalitySpec(
+        modality_specs.append(
+            specs.ModalitySpec(
                 "symbol",
                 symbol.SymbolModality,
                 {
@@ -339,8 +338,8 @@ def build_t2t_v19_model(
             )
         )
     if sizes.num_channels:
-        specs.append(
-            features.ModalitySpec(
+        modality_specs.append(
+            specs.ModalitySpec(
                 "image",
                 image.ImageModality,
                 {
@@ -351,8 +350,8 @@ def build_t2t_v19_model(
             )
         )
     if sizes.num_classes:
-        specs.append(
-            features.ModalitySpec(
+        modality_specs.append(
+            specs.ModalitySpec(
                 class_label_name(sizes.num_classes),
                 class_label.ClassLabelModality,
                 {"num_classes": sizes.num_classes, "exit_flow": False},
@@ -382,7 +381,7 @@ def build_t2t_v19_model(
         **{**dict(decoder_kwargs or {}), **decoder_sizes}
     )
     model = build.build_model(
-        modality_specs=specs,
+        modality_specs=modality_specs,
         hidden_dim=d,
         encoder=encoder,
         decoder=decoder,

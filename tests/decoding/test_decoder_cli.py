@@ -19,7 +19,7 @@ import sacrebleu
 import tensorflow as tf
 
 import problems
-from problems import modality_specs
+from problems import text_features
 from programs import decoder as decode_lib
 from t2t_multimodel.data import tfrecord
 from t2t_multimodel.decoding import decoder, nbest
@@ -84,7 +84,7 @@ def run_dir(tmp_path_factory):
     vocab = tiny.build_vocabulary(model_dir)
     os.replace(
         os.path.join(model_dir, tiny.VOCAB_FILE),
-        os.path.join(model_dir, modality_specs.SHARED_VOCAB_FILE),
+        os.path.join(model_dir, text_features.SHARED_VOCAB_FILE),
     )
     return model_dir, vocab
 
@@ -310,7 +310,7 @@ def test_split_is_decoded_and_scored(run_dir, tmp_path):
     tfrecord.write_split(
         ({"inputs": i, "targets": t} for i, t in SPLIT_TEXTS),
         problem.features,
-        {modality_specs.SHARED_VOCAB_FILE: vocab},
+        {text_features.SHARED_VOCAB_FILE: vocab},
         str(data_dir),
         TEXT,
         "test",
