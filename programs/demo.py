@@ -62,7 +62,7 @@ from t2t_multimodel import atomic_write, errors
 from t2t_multimodel.data import pipeline, tfrecord
 from t2t_multimodel.decoding import decoder as decoder_lib
 from t2t_multimodel.decoding import restore
-from t2t_multimodel.training import configs, evaluation, inputs
+from t2t_multimodel.training import configs, evaluation
 
 DEFAULT_OUT_DIR = os.path.join("runs", "demo")
 DEFAULT_PROBLEMS = demo_mixture.DEMO_ALL.name
@@ -249,16 +249,11 @@ def evaluate(
             return json.load(f)
     model = restore.restore_model(model_dir)
     step = int(tf.train.latest_checkpoint(model_dir).rsplit("-", 1)[-1])
-    evaluator = evaluation.Evaluator(
+    evaluator = evaluation.dev_evaluator(
         model,
         problems,
-        functools.partial(
-            inputs.dev_dataset,
-            data_dir=data_dir,
-            data=data,
-            batch_size=evaluation_config.batch_size,
-        ),
         data_dir=data_dir,
+        data=data,
         label_smoothing=model.label_smoothing,
         config=dataclasses.replace(evaluation_config, steps=None),
     )

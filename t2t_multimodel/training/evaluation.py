@@ -20,6 +20,7 @@ has no collectives, so the other workers simply wait at their next step.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ import tensorflow as tf
 from t2t_multimodel import metrics
 from t2t_multimodel.data import vocabulary as vocabulary_lib
 from t2t_multimodel.decoding import search
-from t2t_multimodel.training import steps
+from t2t_multimodel.training import inputs, steps
 
 _log = logging.getLogger(__name__)
 
@@ -260,3 +261,37 @@ class Evaluator:
         if decoded:
             result["decoding"] = self.decoding
         return result
+
+
+def dev_evaluator(
+    model: Any,
+    problems: Sequence[Any],
+    *,
+    data_dir: str,
+    data: Any,
+    label_smoothing: float,
+    config: EvalConfig,
+) -> Evaluator:
+    """An `Evaluator` over the problems' dev splits as the trainer reads them.
+
+    Args:
+      model: the MultiModel.
+      problems: the problems to evaluate.
+      data_dir: their shards and vocabulary.
+      data: the run's `configs.DataConfig` (batching of the dev split).
+      label_smoothing: the training loss's smoothing (the reported loss).
+      config: when and how much to evaluate.
+    """
+    return Evaluator(
+        model,
+        problems,
+        functools.partial(
+            inputs.dev_dataset,
+            data_dir=data_dir,
+            data=data,
+            batch_size=config.batch_size,
+        ),
+        data_dir=data_dir,
+        label_smoothing=label_smoothing,
+        config=config,
+    )

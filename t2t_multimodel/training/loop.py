@@ -295,16 +295,11 @@ def train(
     if is_chief:
         _write_run_files(model_dir, model, problems, rates, data)
         run_vocabulary.copy_vocabularies(model_dir, data_dir, problems)
-    evaluator = evaluation_lib.Evaluator(
+    evaluator = evaluation_lib.dev_evaluator(
         model,
         problems,
-        functools.partial(
-            inputs.dev_dataset,
-            data_dir=data_dir,
-            data=data,
-            batch_size=evaluation.batch_size,
-        ),
         data_dir=data_dir,
+        data=data,
         label_smoothing=label_smoothing,
         config=evaluation,
     )
