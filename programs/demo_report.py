@@ -27,11 +27,12 @@ METRIC_LABELS = {
     "bleu": "BLEU",
     "wer": "WER",
     "exact_tree": "exact trees",
+    "bracket_f1": "bracket F1",
 }
 # Accuracies are fractions in eval_results.json (shown as percentages);
 # WER and exact trees are already percentages; BLEU is on a 0-100 scale.
 FRACTION_METRICS = ("accuracy", "accuracy_top1", "accuracy_top5")
-PERCENT_METRICS = ("wer", "exact_tree")
+PERCENT_METRICS = ("wer", "exact_tree", "bracket_f1")
 
 Series = dict[str, list[tuple[int, float]]]
 
@@ -197,3 +198,45 @@ def examples_text(decoded: Mapping[str, Sequence[Mapping[str, str]]]) -> str:
             lines.append(f"  output:    {_short(example['output'])}")
             lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def _check_text(checks: Mapping[str, Any]) -> str:
+    parts = [f"{checks['distinct_outputs']}/{checks['outputs']} distinct"]
+    if "well_formed" in checks:
+        parts.append(f"{100 * checks['well_formed']:.0f}% well-formed")
+    expected = checks.get("expected_output")
+    if expected and "in_domain_target_share" in checks:
+        share = f"{100 * checks['in_domain_target_share']:.0f}%"
+        if "out_of_domain_target_share" in checks:
+            share += f" / OOD {100 * checks['out_of_domain_target_share']:.0f}%"
+        parts.append(f"{expected}: {share}")
+    return ", ".join(parts)
+
+
+def scores_table(scores: Mapping[str, Mapping[str, Any]]) -> str:
+    """The export's dev figures beside their baselines (`demo_scoring`).
+
+    One line per task metric: the value, the trivial baseline's value and
+    what it is, `FLAG` when the metric does not beat its baseline, the dev
+    examples, and the output checks (distinct outputs, well-formed trees,
+    share of outputs in the target language or format in-domain / OOD).
+    """
+    header = (
+        f"{'problem':<28} {'metric':<15} {'value':>7} {'baseline':>8}  "
+        f"{'':4} {'dev ex.':>7}  {'baseline is':<22} checks"
+    )
+    lines = [header, "-" * len(header)]
+    for name, score in scores.items():
+        checks = _check_text(score["checks"])
+        for metric, value in score["metrics"].items():
+            base = score["baselines"].get(metric, {})
+            flag = "" if score["beats_baseline"].get(metric) else "FLAG"
+            lines.append(
+                f"{name:<28} {METRIC_LABELS.get(metric, metric):<15} "
+                f"{format_metric(metric, value):>7} "
+                f"{format_metric(metric, base.get('value')):>8}  {flag:<4} "
+                f"{score['dev_examples']:>7}  {base.get('baseline', '-'):<22} "
+                f"{checks}"
+            )
+            checks = ""
+    return "\n".join(lines)
