@@ -37,10 +37,10 @@ import gin  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from problems import modality_specs  # noqa: E402
 from problems import problem as problem_lib  # noqa: E402
 from t2t_multimodel.data import features as features_lib  # noqa: E402
 from t2t_multimodel.decoding import decoder, samplers  # noqa: E402
+from t2t_multimodel.modalities import specs as modality_specs  # noqa: E402
 from t2t_multimodel.models import build  # noqa: E402
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -27,10 +27,10 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from problems import modality_specs
 from problems import problem as problem_lib
 from t2t_multimodel.data import features as features_lib
 from t2t_multimodel.data import pipeline, preprocessors, tfrecord, vocabulary
+from t2t_multimodel.modalities import specs as modality_specs
 
 _WORDS = (
     "the of and to in a is that for it as was with be by on not he this are "

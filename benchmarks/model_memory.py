@@ -49,7 +49,7 @@ import tensorflow as tf  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from problems import modality_specs  # noqa: E402
+from t2t_multimodel.modalities import specs as modality_specs  # noqa: E402
 from t2t_multimodel.models import build  # noqa: E402
 from t2t_multimodel.training import optimizers, steps  # noqa: E402
 

@@ -61,7 +61,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from t2t_multimodel.data import features as features_lib  # noqa: E402
+from t2t_multimodel.modalities import specs as specs_lib  # noqa: E402
 from t2t_multimodel.models import build  # noqa: E402
 from t2t_multimodel.training import configs, optimizers, steps  # noqa: E402
 
@@ -225,9 +225,7 @@ def main() -> None:
             ROOT, "t2t_multimodel", "configs", "models", f"{args.config}.gin"
         )
     )
-    spec = features_lib.ModalitySpec(
-        "symbol", SYMBOL, {"vocab_size": args.vocab}
-    )
+    spec = specs_lib.ModalitySpec("symbol", SYMBOL, {"vocab_size": args.vocab})
     keras.utils.set_random_seed(1)
     model = gin.get_configurable(build.build_model)(
         modality_specs={"symbol": spec}

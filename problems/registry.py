@@ -23,8 +23,9 @@ class Mixture:
     Attributes:
       name: registry name.
       problem_rates: `(problem_name, rate)` pairs; rates are relative weights
-        used by `proportional` sampling (the trainer may override the sampling
-        scheme: uniform, temperature, or one worker per task).
+        used by `proportional` sampling, as `mixture_rates` gives them to the
+        trainer (which may use another scheme instead: uniform, temperature,
+        or one worker per task).
     """
 
     name: str
@@ -131,16 +132,23 @@ def list_mixtures() -> list[str]:
 
 
 def mixture_rates(names: str | Sequence[str]) -> list[float] | None:
-    """The rates of a single mixture, in `resolve(names)` order.
+    """The sampling rates of a single mixture, in `resolve(names)` order.
+
+    This is the one place that turns a mixture into training rates: the
+    trainer's gin (`runs/train.gin`: `DataConfig.rates`) and the demo both
+    call it.
 
     Args:
       names: what `PROBLEMS` holds: one name, a comma-separated string or a
         list of problem and mixture names.
 
     Returns:
-      The mixture's relative rates when `names` is exactly one mixture (for
-      `proportional` sampling, as its author set them); None otherwise, and
-      the trainer then weighs problems by their train-set sizes.
+      When `names` is exactly one mixture: one relative rate per problem of
+      `resolve(names)`, in that order (a problem the mixture names twice
+      keeps its first rate, as `resolve` keeps its first place); the
+      trainer's `proportional` mixing samples by them. None otherwise
+      (problems, or several names): the trainer then weighs problems by
+      their train-set sizes.
     """
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]

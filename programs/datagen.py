@@ -248,6 +248,9 @@ def generate_data(
 
     Raises:
       registry.UnknownNameError: an unknown name (lists the nearest names).
+      errors.NotWritableError: `data_dir` cannot be written (read-only, a
+        file or under one, full), checked before any work; or `tmp_dir`
+        does not exist and cannot be created.
       problem_lib.MissingDataError: raw files are missing (the problem's
         message says which files go where), or a TFDS dataset is not
         prepared (the message gives the `tfds build` command).
@@ -257,6 +260,8 @@ def generate_data(
     problems = registry.resolve(problem_names)
     if not problems:
         raise ValueError("no problem given")
+    # Before any download, vocabulary or shard (minutes to hours of work).
+    errors.ensure_writable_dir(data_dir)
     if source == "tfds":
         problems = [
             _from_tfds(p, tfds_data_dir, download, tfds_manual_dir)
@@ -264,8 +269,13 @@ def generate_data(
         ]
     elif source != "raw":
         raise ValueError(f"source must be 'raw' or 'tfds', not {source!r}")
-    os.makedirs(data_dir, exist_ok=True)
-    os.makedirs(tmp_dir, exist_ok=True)
+    try:
+        os.makedirs(tmp_dir, exist_ok=True)
+    except OSError as e:
+        raise errors.NotWritableError(
+            f"cannot create tmp_dir {tmp_dir}: {e.strerror or e}. Pass the "
+            "directory that holds the raw files."
+        ) from None
     if download and source == "raw":
         download_raw_files(problems, tmp_dir, mirror=mirror, verbose=verbose)
     vocabularies = load_or_build_vocabularies(

@@ -1,28 +1,41 @@
-"""t2t-mm-decoder: answers requests with a trained MultiModel (SPEC.md 1).
+"""t2t-mm-decoder: answers requests or scores a split with a trained MultiModel.
 
   t2t-mm-decoder --model_dir=M --problem=P [--data_dir=D]
       [--decode_from_file=F --decode_to_file=O]
-      [--beam_size=4 --alpha=0.6 --max_length=256]
+      [--beam_size=4 --alpha=0.6 --max_length=256] [--return_beams]
+      [--checkpoint_path=M/model.ckpt-N]
+  t2t-mm-decoder --model_dir=M --problem=P --split=test --data_dir=D
+      [--decode_to_file=O] [--nobaselines]
   t2t-mm-decoder --output_dir=M --problem=P --data_dir=D
-      --decode_hparams='beam_size=4,alpha=0.6' ...   (T2T's flags)
+      --decode_hparams='beam_size=4,alpha=0.6,return_beams=true' ...  (T2T)
 
-One request a line: text for text problems, an image or WAV file path for
-image and speech problems. Without --decode_from_file, lines are read from
-stdin and answered at once. The model is rebuilt from M (its Keras config and
-newest checkpoint); the vocabulary is looked up in M, then D. Defaults come
-from the shipped runs/decode.gin; --gin_file/--gin_bindings override them.
+Requests, one a line: text for text problems, an image or WAV file path for
+image and speech problems. With --decode_from_file the answers go to
+--decode_to_file (default: F.decoded), one line per input line, written
+atomically; without it, lines are read from stdin and each is answered at
+once. A blank line gets a blank answer; a line that fails (not UTF-8, an
+unreadable file, a request the model refuses) is reported on stderr with
+its number and gets an empty answer, the others are decoded, and the run
+then exits with status 1 naming the failed lines. --decode_to_file may not
+be the input file. --return_beams writes every beam: TSV lines
+`input_index, beam_rank, score, finished, text` (0-based; the score is the
+beam's log probability over the length penalty; finished 0: no EOS by
+--max_length, ranked after the finished beams) to O.beams, or on stdout.
 
-It resolves the problem name (the library never imports `problems`),
-rebuilds the model from `model_dir` (its Keras config and newest checkpoint,
-never from re-parsed gin), finds the vocabulary (in `model_dir`, then
-`data_dir`) and answers requests one a line: text for text inputs, a file
-path for image and audio inputs. With `decode_from_file` the answers go to
-`decode_to_file` (default: the input path + `.decoded`), one a line in input
-order; without it, lines are read from `input_stream` (stdin) and each is
-answered at once on `output_stream` (interactive use; a bad request is
-reported on stderr and the next line is read; the run then ends with an
-error naming the failed count). A text answer is the best beam's text; a
-class-label answer is the top class name (or id).
+--split=test|dev decodes that whole split from the shards in --data_dir
+and scores it with the problem's task metric (BLEU with its sacrebleu
+signature, WER, top-1/top-5, exact trees and bracket F1), beside a trivial
+baseline where it is cheap (the train split is read for the baselines'
+targets; --nobaselines skips them). It writes O (default:
+M/<problem>.<split>.<checkpoint>.tsv; TSV: index, input, reference,
+hypothesis), O.hyp and O.ref (one a line, for sacrebleu), O.beams with
+--return_beams, and O.metrics.json, and prints the scores.
+
+The model is rebuilt from M (its Keras config) and its newest checkpoint,
+or --checkpoint_path (a prefix such as M/model.ckpt-500, an averaged
+checkpoint of t2t-mm-avg-checkpoints, or a directory: its newest). The
+vocabulary is looked up in M, then D. Defaults come from the shipped
+runs/decode.gin; --gin_file/--gin_bindings override them.
 """
 
 from __future__ import annotations
@@ -30,8 +43,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from absl import flags
@@ -40,27 +54,36 @@ from problems import problem as problem_lib
 from problems import registry
 from programs import cli, gin_setup, t2t_flags
 from t2t_multimodel import errors
+from t2t_multimodel.data import pipeline
 from t2t_multimodel.decoding import decoder as decoder_lib
+from t2t_multimodel.decoding import (
+    line_decoding,
+    nbest,
+    scoring,
+    split_examples,
+)
 
 _log = logging.getLogger(__name__)
 
-
-class DecodeInputError(errors.UserError):
-    """A request line that cannot be read (a missing or unreadable file)."""
+DecodeInputError = line_decoding.DecodeInputError
 
 
 def load(
-    model_dir: str, problem_names: Sequence[str], data_dir: str | None
+    model_dir: str,
+    problem_names: Sequence[str],
+    data_dir: str | None,
+    *,
+    checkpoint_path: str | None = None,
 ) -> tuple[Any, list[problem_lib.Problem], Any]:
     """`(model, problems, vocabulary)` for decoding or export.
 
     Raises:
       registry.UnknownNameError: an unknown problem name.
-      decoder_lib.ModelDirError: no model, checkpoint or vocabulary, or a
-        model without a problem's modalities.
+      decoder_lib.ModelDirError: no model, (such) checkpoint or vocabulary,
+        or a model without a problem's modalities.
     """
     problems = [registry.get_problem(name) for name in problem_names]
-    model = decoder_lib.restore_model(model_dir)
+    model = decoder_lib.restore_model(model_dir, checkpoint_path)
     trained = _trained_problems(model_dir)
     vocab = None
     for problem in problems:
@@ -96,63 +119,63 @@ def _trained_problems(model_dir: str) -> list[str] | None:
         return list(json.load(f).get("problems", []))
 
 
-def _request(line: str, kind: str) -> bytes:
-    """The raw request of one input line (file contents for media)."""
-    if kind == decoder_lib.TEXT:
-        return line.encode("utf-8")
-    path = os.path.expanduser(line)
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
+def _step(checkpoint: str) -> int | None:
+    found = re.search(r"-(\d+)$", checkpoint)
+    return int(found.group(1)) if found else None
+
+
+def _check_request_files(source: str, target: str, return_beams: bool) -> None:
+    """Fails before the model is built: same file, unreadable, unwritable."""
+    outputs = [target] + ([target + ".beams"] if return_beams else [])
+    line_decoding.check_output_paths(source, outputs)
+    if not os.path.isfile(source) or not os.access(source, os.R_OK):
         raise DecodeInputError(
-            f"cannot read {kind} file {line!r} ({e.strerror}); give one "
-            f"{kind} file path per line."
-        ) from None
-
-
-def _answers(d: decoder_lib.ProblemDecoder, raw: list[bytes]) -> list[str]:
-    outputs = d.decode(raw)
-    key = "classes" if d.output_kind == decoder_lib.CLASS else "outputs"
-    return [str(a) for a in outputs[key]]
-
-
-def _batches(lines: Iterable[str], size: int) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _interactive(
-    d: decoder_lib.ProblemDecoder, lines: Iterable[str], out: TextIO
-) -> int:
-    """Answers each line at once; a bad request is reported, not fatal."""
-    count, failed = 0, []
-    for line in lines:
-        line = line.rstrip("\n")
-        if not line.strip():
-            continue
-        try:
-            answer = _answers(d, [_request(line, d.input_kind)])[0]
-        except Exception as e:  # noqa: BLE001  (re-raised unless a user's)
-            if not errors.is_user_error(e):
-                raise
-            failed.append(errors.format_user_error("request", e))
-            print(failed[-1], file=sys.stderr, flush=True)
-            continue
-        print(answer, file=out, flush=True)
-        count += 1
-    if failed:
-        raise DecodeInputError(
-            f"{len(failed)} of {count + len(failed)} requests failed "
-            f"(first: {failed[0]})"
+            f"cannot read --decode_from_file={source}: not a readable file."
         )
-    return count
+    errors.ensure_writable_dir(os.path.dirname(os.path.abspath(target)))
+
+
+def _score_split(
+    d: decoder_lib.ProblemDecoder,
+    *,
+    split: str,
+    data_dir: str,
+    target: str,
+    checkpoint: str,
+    model_dir: str,
+    batch_size: int,
+    return_beams: bool,
+    baselines: bool,
+    max_train_examples: int | None,
+) -> int:
+    """Decodes and scores `split`; writes the files, prints the scores."""
+    config = d.config
+    n_best = nbest.NBestDecoder(d)
+    settings = {"max_length": config.max_length}
+    if n_best.search == "beam":
+        settings.update(beam_size=config.beam_size, alpha=config.alpha)
+    elif n_best.search == "top_k":
+        settings = {"top_k": config.top_k}
+    run = scoring.SplitRun(
+        split=split,
+        data_dir=data_dir,
+        batch_size=batch_size,
+        search=n_best.search,
+        search_settings=settings,
+        baselines=baselines,
+        max_train_examples=max_train_examples,
+    )
+    reader = split_examples.SplitReader(d.problem, d.vocabulary, config)
+    decoded, report = scoring.score_split(reader, n_best.decode_features, run)
+    report.update(
+        model_dir=model_dir, checkpoint=checkpoint, step=_step(checkpoint)
+    )
+    files = scoring.write_results(
+        target, decoded, report, return_beams=return_beams
+    )
+    print(scoring.format_report(report))
+    print("wrote " + ", ".join(files.values()))
+    return len(decoded)
 
 
 def decode(
@@ -162,20 +185,60 @@ def decode(
     data_dir: str | None = None,
     decode_from_file: str | None = None,
     decode_to_file: str | None = None,
+    split: str | None = None,
+    checkpoint_path: str | None = None,
+    return_beams: bool = False,
+    baselines: bool = True,
+    max_train_examples: int | None = None,
     beam_size: int = 4,
     alpha: float = 0.6,
     max_length: int = 256,
     max_input_length: int = 256,
     batch_size: int = 8,
-    input_stream: TextIO | None = None,
+    input_stream: Any = None,
     output_stream: TextIO | None = None,
 ) -> int:
-    """Decodes requests one a line (see the module docstring).
+    """Decodes request lines or scores a split (see the module docstring).
+
+    The entry point `t2t-mm-decoder` configures with gin: its arguments are
+    the program's settings, hence more than a library function would take.
 
     Returns:
-      The number of answered lines.
+      The number of input lines (or split examples) decoded.
+
+    Raises:
+      DecodeInputError: the output would overwrite the input, or lines
+        failed (after the output is written).
     """
-    model, (problem,), vocab = load(model_dir, [problem_name], data_dir)
+    if split and decode_from_file:
+        raise errors.UserError(
+            "--split and --decode_from_file exclude each other: decode a "
+            "split of the data_dir, or the lines of a file."
+        )
+    if split and not data_dir:
+        raise errors.UserError(
+            f"--split={split} reads the split's shards: pass --data_dir=<the "
+            "t2t-mm-datagen data_dir>."
+        )
+    target = decode_to_file
+    if decode_from_file is not None:
+        target = decode_to_file or decode_from_file + ".decoded"
+        _check_request_files(decode_from_file, target, return_beams)
+    if split:  # Missing shards fail before the model is built.
+        pipeline.find_shards(
+            registry.get_problem(problem_name), split, data_dir
+        )
+    checkpoint = decoder_lib.resolve_checkpoint(model_dir, checkpoint_path)
+    if split:
+        target = target or os.path.join(
+            model_dir,
+            f"{problem_name}.{split}.{os.path.basename(checkpoint)}.tsv",
+        )
+        errors.ensure_writable_dir(os.path.dirname(os.path.abspath(target)))
+    model, (problem,), vocab = load(
+        model_dir, [problem_name], data_dir, checkpoint_path=checkpoint
+    )
+    _log.info("restored %s", checkpoint)
     config = decoder_lib.DecodeConfig(
         beam_size=beam_size,
         alpha=alpha,
@@ -183,25 +246,31 @@ def decode(
         max_input_length=max_input_length,
     )
     d = decoder_lib.ProblemDecoder(model, problem, vocab, config)
-    kind = d.input_kind
-    if decode_from_file is None:
-        return _interactive(
-            d, input_stream or sys.stdin, output_stream or sys.stdout
+    if split:
+        return _score_split(
+            d,
+            split=split,
+            data_dir=data_dir,
+            target=target,
+            checkpoint=checkpoint,
+            model_dir=model_dir,
+            batch_size=batch_size,
+            return_beams=return_beams,
+            baselines=baselines,
+            max_train_examples=max_train_examples,
         )
-    try:
-        with open(decode_from_file, encoding="utf-8") as f:
-            lines = [line.rstrip("\n") for line in f if line.strip()]
-    except OSError as e:
-        raise DecodeInputError(
-            f"cannot read --decode_from_file={decode_from_file} ({e.strerror})"
-        ) from None
-    answers = []
-    for batch in _batches(lines, batch_size):
-        answers += _answers(d, [_request(line, kind) for line in batch])
-        _log.info("decoded %d of %d lines", len(answers), len(lines))
-    target = decode_to_file or decode_from_file + ".decoded"
-    with open(target, "w", encoding="utf-8") as f:
-        f.writelines(a + "\n" for a in answers)
+    lines = line_decoding.LineDecoder(nbest.NBestDecoder(d), batch_size)
+    if decode_from_file is None:
+        answers = line_decoding.decode_stream(
+            lines,
+            line_decoding.numbered_lines(input_stream or sys.stdin),
+            output_stream or sys.stdout,
+            return_beams=return_beams,
+        )
+    else:
+        answers = line_decoding.decode_file(
+            lines, decode_from_file, target, return_beams=return_beams
+        )
     return len(answers)
 
 
@@ -214,7 +283,42 @@ def define_flags() -> None:
     flags.DEFINE_string("problem", None, "The problem to decode.")
     flags.DEFINE_string("data_dir", None, "Where the vocabulary is (fallback).")
     flags.DEFINE_string("decode_from_file", None, "Requests, one a line.")
-    flags.DEFINE_string("decode_to_file", None, "Answers (default: F.decoded).")
+    flags.DEFINE_string(
+        "decode_to_file",
+        None,
+        "Answers (default: F.decoded); with --split the TSV (default: "
+        "M/<problem>.<split>.<checkpoint>.tsv).",
+    )
+    flags.DEFINE_string(
+        "split",
+        None,
+        "Decode and score this split of --data_dir (test, dev) instead of "
+        "request lines.",
+    )
+    flags.DEFINE_string(
+        "checkpoint_path",
+        None,
+        "The checkpoint to decode (a prefix such as M/model.ckpt-500, or a "
+        "directory: its newest); default: the newest in --model_dir.",
+    )
+    flags.DEFINE_boolean(
+        "return_beams",
+        None,
+        "Write every beam with its score (O.beams, or stdout); sets "
+        "RETURN_BEAMS.",
+    )
+    flags.DEFINE_boolean(
+        "baselines",
+        True,
+        "With --split: score the trivial baselines too (reads the train "
+        "split's targets).",
+    )
+    flags.DEFINE_integer(
+        "baseline_train_examples",
+        None,
+        "With --split: read at most this many train targets for the "
+        "baselines (default: all).",
+    )
     flags.DEFINE_integer("beam_size", None, "1: greedy; sets BEAM_SIZE.")
     flags.DEFINE_float("alpha", None, "Length penalty; sets ALPHA.")
     flags.DEFINE_integer("max_length", None, "Output tokens; sets MAX_LENGTH.")
@@ -261,12 +365,17 @@ def main(argv: list[str]) -> None:
                 ("BEAM_SIZE", FLAGS.beam_size),
                 ("ALPHA", FLAGS.alpha),
                 ("MAX_LENGTH", FLAGS.max_length),
+                ("RETURN_BEAMS", FLAGS.return_beams),
             ]
         ),
     )
     decode_using_gin(
         decode_from_file=FLAGS.decode_from_file,
         decode_to_file=FLAGS.decode_to_file,
+        split=FLAGS.split,
+        checkpoint_path=FLAGS.checkpoint_path,
+        baselines=FLAGS.baselines,
+        max_train_examples=FLAGS.baseline_train_examples,
     )
 
 

@@ -19,10 +19,12 @@ One call runs the whole offline demo into `out_dir`:
    in `out_dir/tmp`); a problem whose shards are complete is skipped;
 2. training: ONE MultiModel trained jointly on all of them (`train_fn`, the
    trainer's `loop.train` as gin configures it) in `out_dir/model`, with a
-   progress bar; a rerun resumes from the last checkpoint and a finished run
-   is not trained again;
-3. evaluation on every problem's dev split (by the trainer, several times
-   during training and at the end);
+   progress bar moved by the trainer's `on_step` callback; a rerun resumes
+   from the last checkpoint and a finished run is not trained again;
+3. evaluation on every problem's dev split: the trainer evaluates several
+   times during training (the curves) and at the end; with
+   `full_dev_evaluation` the final model is evaluated again on the WHOLE
+   dev split of every problem, with the greedy search the export serves;
 4. export of a SavedModel with one serving signature per problem, on raw
    inputs, to `out_dir/export`; it is reloaded with plain TensorFlow and
    decodes a few dev examples of every problem (source, reference, output);
@@ -35,14 +37,13 @@ alike (STYLE.md section 5).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import io
 import json
 import logging
 import os
-import re
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -56,18 +57,17 @@ from absl import flags
 from problems import problem as problem_lib
 from problems import registry
 from problems.demo import mixtures as demo_mixture
-from programs import cli, datagen, demo_report, gin_setup
+from programs import cli, datagen, demo_report, exporter, gin_setup
 from t2t_multimodel import atomic_write, errors
 from t2t_multimodel.data import pipeline, tfrecord
 from t2t_multimodel.decoding import decoder as decoder_lib
-from t2t_multimodel.export import saved_model
-from t2t_multimodel.training import configs, evaluation
+from t2t_multimodel.decoding import restore
+from t2t_multimodel.training import configs, evaluation, inputs
 
 DEFAULT_OUT_DIR = os.path.join("runs", "demo")
 DEFAULT_PROBLEMS = demo_mixture.DEMO_ALL.name
 _CAPS_FILE = "demo_caps.json"
 _RUNNER_LOGGER = "t2t_multimodel.training.runner"
-_LOG_LINE = re.compile(r"step (\d+)/\d+\s+(\S+)\s+loss (\S+)")
 
 
 def _print(message: str, verbose: bool) -> None:
@@ -102,21 +102,6 @@ def cap_problem(
         for split, gen in problem.generators.items()
     }
     return dataclasses.replace(problem, generators=generators)
-
-
-def resolve_problems(
-    names: str | Sequence[str],
-) -> tuple[list[problem_lib.Problem], list[float] | None]:
-    """The problems of `names` and, for one mixture, its sampling rates."""
-    if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
-    problems = registry.resolve(names)
-    rates = None
-    if len(names) == 1 and isinstance(registry.get(names[0]), registry.Mixture):
-        rates = [
-            rate for _, rate in registry.get_mixture(names[0]).problem_rates
-        ]
-    return problems, rates
 
 
 def _data_complete(problem: problem_lib.Problem, data_dir: str) -> bool:
@@ -173,23 +158,6 @@ def generate(
     return [p.name for p in todo]
 
 
-class _ProgressHandler(logging.Handler):
-    """Moves a tqdm bar with the trainer's per-step log lines."""
-
-    def __init__(self, bar: tqdm.tqdm):
-        super().__init__(logging.INFO)
-        self.bar = bar
-
-    def emit(self, record: logging.LogRecord) -> None:
-        match = _LOG_LINE.match(record.getMessage())
-        if match:
-            step = int(match.group(1))
-            self.bar.update(max(0, step - self.bar.n))
-            self.bar.set_postfix_str(
-                f"{match.group(2)} loss {float(match.group(3)):.3f}"
-            )
-
-
 def _finished(model_dir: str, steps: int) -> bool:
     """Whether `model_dir` holds a checkpoint and dev results at `steps`."""
     path = os.path.join(model_dir, "eval_results.json")
@@ -199,6 +167,27 @@ def _finished(model_dir: str, steps: int) -> bool:
     with open(path) as f:
         step = json.load(f).get("step", -1)
     return step >= steps and int(latest.rsplit("-", 1)[-1]) == step
+
+
+def _show_progress(
+    bar: tqdm.tqdm, step: int, metrics: Mapping[str, float]
+) -> None:
+    """The trainer's `on_step`: moves the bar to `step`, shows the loss."""
+    bar.update(max(0, step - bar.n))
+    trained = [k[: -len("/loss")] for k in metrics if k.endswith("/loss")]
+    bar.set_postfix_str(f"{', '.join(trained)} loss {metrics['loss']:.3f}")
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Silences `logger_name`'s INFO lines (the bar shows the progress)."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def train(
@@ -213,20 +202,19 @@ def train(
     checkpoint: configs.CheckpointConfig,
     verbose: bool = True,
 ) -> None:
-    """Trains (or resumes) the joint model up to `steps`, with a bar."""
+    """Trains (or resumes) the joint model up to `steps`, with a bar.
+
+    `log_every=1`: the trainer writes every step's summaries, which the
+    report counts the examples of each problem from (`demo_report`); its
+    per-step log lines are silenced, the bar replaces them.
+    """
     if _finished(model_dir, steps):
         _print(f"training: {model_dir} is trained to step {steps}", verbose)
         return
     bar = tqdm.tqdm(
         total=steps, desc="training", unit="step", disable=not verbose
     )
-    logger = logging.getLogger(_RUNNER_LOGGER)
-    handler = _ProgressHandler(bar)
-    old_level, old_propagate = logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False  # The bar replaces the per-step log lines.
-    try:
+    with bar, _quiet(_RUNNER_LOGGER):
         train_fn(
             problems=problems,
             data_dir=data_dir,
@@ -236,12 +224,72 @@ def train(
             evaluation=evaluation_config,
             checkpoint=checkpoint,
             log_every=1,
+            on_step=functools.partial(_show_progress, bar),
         )
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-        logger.propagate = old_propagate
-        bar.close()
+
+
+def evaluate(
+    problems: Sequence[problem_lib.Problem],
+    *,
+    model_dir: str,
+    data_dir: str,
+    data: configs.DataConfig,
+    evaluation_config: evaluation.EvalConfig,
+    full_dev_split: bool = False,
+) -> dict[str, Any]:
+    """The dev results of the trained model (`eval_results.json`'s dict).
+
+    Without `full_dev_split`: the trainer's final evaluation
+    (`model_dir/eval_results.json`, `evaluation_config.steps` batches per
+    problem). With it: the newest checkpoint evaluated on the whole dev
+    split of every problem (`EvalConfig.steps=None`).
+    """
+    if not full_dev_split:
+        with open(os.path.join(model_dir, "eval_results.json")) as f:
+            return json.load(f)
+    model = restore.restore_model(model_dir)
+    step = int(tf.train.latest_checkpoint(model_dir).rsplit("-", 1)[-1])
+    evaluator = evaluation.Evaluator(
+        model,
+        problems,
+        functools.partial(
+            inputs.dev_dataset,
+            data_dir=data_dir,
+            data=data,
+            batch_size=evaluation_config.batch_size,
+        ),
+        data_dir=data_dir,
+        label_smoothing=model.label_smoothing,
+        config=dataclasses.replace(evaluation_config, steps=None),
+    )
+    return evaluator.evaluate(step)
+
+
+def export(
+    problems: Sequence[problem_lib.Problem],
+    *,
+    model_dir: str,
+    data_dir: str,
+    export_dir: str,
+    beam_size: int,
+    max_decode_length: int,
+) -> str:
+    """The exporter's `export` (skipped when the export is newer)."""
+    index = os.path.join(model_dir, "checkpoint")
+    stamp = os.path.join(export_dir, "saved_model.pb")
+    if os.path.exists(stamp) and os.path.getmtime(stamp) > os.path.getmtime(
+        index
+    ):
+        return export_dir
+    return exporter.export(
+        model_dir=model_dir,
+        export_dir=export_dir,
+        problem_names=[p.name for p in problems],
+        data_dir=data_dir,
+        beam_size=beam_size,
+        max_length=max_decode_length,
+        overwrite=True,
+    )
 
 
 def _wav_bytes(waveform: np.ndarray, sample_rate: int = 16000) -> bytes:
@@ -307,57 +355,6 @@ def decode_examples(
     return decoded
 
 
-def export(
-    problems: Sequence[problem_lib.Problem],
-    *,
-    model_dir: str,
-    data_dir: str,
-    export_dir: str,
-    beam_size: int,
-    max_decode_length: int,
-) -> str:
-    """Exports the newest checkpoint (skipped when the export is newer)."""
-    index = os.path.join(model_dir, "checkpoint")
-    stamp = os.path.join(export_dir, "saved_model.pb")
-    if os.path.exists(stamp) and os.path.getmtime(stamp) > os.path.getmtime(
-        index
-    ):
-        return export_dir
-    model = decoder_lib.restore_model(model_dir)
-    vocabulary = None
-    for problem in problems:
-        vocabulary = vocabulary or decoder_lib.find_vocabulary(
-            problem, [data_dir]
-        )
-    return saved_model.export(
-        model=model,
-        problems=problems,
-        vocabulary=vocabulary,
-        export_dir=export_dir,
-        beam_size=beam_size,
-        max_length=max_decode_length,
-        overwrite=True,
-    )
-
-
-def _report_rows(problems, results, seen) -> list[dict[str, Any]]:
-    rows = []
-    for problem in problems:
-        metric = demo_report.headline_metric(problem.metrics)
-        values = results.get(problem.name, {})
-        rows.append(
-            {
-                "problem": problem.name,
-                "metric": metric,
-                "value": values.get(metric),
-                "dev_examples": values.get("examples", 0),
-                "examples_seen": seen[problem.name]["examples"],
-                "steps": seen[problem.name]["steps"],
-            }
-        )
-    return rows
-
-
 def run_demo(
     *,
     out_dir: str = DEFAULT_OUT_DIR,
@@ -373,6 +370,7 @@ def run_demo(
     num_decode_examples: int = 3,
     beam_size: int = 4,
     max_decode_length: int = 64,
+    full_dev_evaluation: bool = False,
     verbose: bool = True,
 ) -> dict[str, Any]:
     """Runs the offline demo into `out_dir` (see the module docstring).
@@ -399,6 +397,9 @@ def run_demo(
       num_decode_examples: dev examples decoded per problem by the export.
       beam_size: beam size of the exported decoders (1: greedy).
       max_decode_length: output tokens at most when decoding.
+      full_dev_evaluation: report the final model on the whole dev split of
+        every problem (evaluated again after training) instead of the
+        trainer's last evaluation (`evaluation_config.steps` batches).
       verbose: progress bars, the table and the examples on stdout.
 
     Returns:
@@ -407,125 +408,103 @@ def run_demo(
     data = data or configs.DataConfig()
     evaluation_config = evaluation_config or evaluation.EvalConfig()
     checkpoint = checkpoint or configs.CheckpointConfig()
-    timings: dict[str, float] = {}
-    start = time.monotonic()
-    selected, rates = resolve_problems(problems)
-    caps = {"max_train": max_train_examples, "max_dev": max_dev_examples}
+    paths = _Paths.under(out_dir)
+    clock = _Stopwatch()
     selected = [
         cap_problem(p, max_train=max_train_examples, max_dev=max_dev_examples)
-        for p in selected
+        for p in registry.resolve(problems)
     ]
-    paths = {
-        name: os.path.join(out_dir, name)
-        for name in ("data", "tmp", "model", "export")
-    }
+    caps = {"max_train": max_train_examples, "max_dev": max_dev_examples}
     generate(
         selected,
-        data_dir=paths["data"],
-        tmp_dir=paths["tmp"],
+        data_dir=paths.data,
+        tmp_dir=paths.tmp,
         caps=caps,
         verbose=verbose,
     )
-    timings["datagen_s"] = time.monotonic() - start
-    if data.mixing == "proportional" and data.rates is None and rates:
-        data = dataclasses.replace(data, rates=tuple(rates))
+    clock.lap("datagen_s")
     every = max(1, steps // max(1, num_evals))
     train(
         selected,
         train_fn=train_fn,
-        data_dir=paths["data"],
-        model_dir=paths["model"],
+        data_dir=paths.data,
+        model_dir=paths.model,
         steps=steps,
-        data=data,
+        data=_with_mixture_rates(data, problems),
         evaluation_config=dataclasses.replace(evaluation_config, every=every),
         checkpoint=dataclasses.replace(checkpoint, every=every),
         verbose=verbose,
     )
-    timings["training_s"] = time.monotonic() - start - sum(timings.values())
+    clock.lap("training_s")
+    results = evaluate(
+        selected,
+        model_dir=paths.model,
+        data_dir=paths.data,
+        data=data,
+        evaluation_config=evaluation_config,
+        full_dev_split=full_dev_evaluation,
+    )
+    clock.lap("evaluation_s")
     _print("exporting the SavedModel ...", verbose)
     export(
         selected,
-        model_dir=paths["model"],
-        data_dir=paths["data"],
-        export_dir=paths["export"],
+        model_dir=paths.model,
+        data_dir=paths.data,
+        export_dir=paths.export,
         beam_size=beam_size,
         max_decode_length=max_decode_length,
     )
     decoded = decode_examples(
-        paths["export"],
-        selected,
-        tmp_dir=paths["tmp"],
-        count=num_decode_examples,
+        paths.export, selected, tmp_dir=paths.tmp, count=num_decode_examples
     )
-    timings["export_decode_s"] = (
-        time.monotonic() - start - sum(timings.values())
-    )
-    return report(
+    clock.lap("export_decode_s")
+    return demo_report.report(
         selected,
         out_dir=out_dir,
-        model_dir=paths["model"],
+        model_dir=paths.model,
+        results=results,
         decoded=decoded,
-        timings=timings,
+        timings=clock.laps,
         verbose=verbose,
     )
 
 
-def report(
-    problems: Sequence[problem_lib.Problem],
-    *,
-    out_dir: str,
-    model_dir: str,
-    decoded: Mapping[str, Any],
-    timings: Mapping[str, float],
-    verbose: bool = True,
-) -> dict[str, Any]:
-    """Writes `eval_results.json` and the curves; prints table and examples."""
-    with open(os.path.join(model_dir, "eval_results.json")) as f:
-        trainer_results = json.load(f)
-    train_series = demo_report.read_scalars(os.path.join(model_dir, "train"))
-    eval_series = demo_report.read_scalars(os.path.join(model_dir, "eval"))
-    names = [p.name for p in problems]
-    seen = demo_report.examples_seen(train_series, names)
-    metrics = {p.name: demo_report.headline_metric(p.metrics) for p in problems}
-    curves = demo_report.plot_curves(
-        os.path.join(out_dir, "training_curves.png"),
-        train=train_series,
-        eval_=eval_series,
-        problem_metrics=metrics,
-    )
-    per_problem = {}
-    for name in names:
-        values = dict(trainer_results["problems"].get(name, {}))
-        values["examples_seen"] = seen[name]["examples"]
-        values["train_steps"] = seen[name]["steps"]
-        values["headline_metric"] = metrics[name]
-        per_problem[name] = values
-    results = {
-        "step": trainer_results["step"],
-        "decoding": trainer_results.get("decoding"),
-        "problems": per_problem,
-        "decoded_examples": dict(decoded),
-        "timings_s": {k: round(v, 1) for k, v in timings.items()},
-        "model_dir": model_dir,
-        "export_dir": os.path.join(out_dir, "export"),
-        "training_curves": curves,
-    }
-    atomic_write.write_json(os.path.join(out_dir, "eval_results.json"), results)
-    if verbose:
-        print()
-        print(demo_report.examples_text(decoded))
-        print()
-        print(f"Dev results at step {results['step']}:")
-        print(
-            demo_report.results_table(_report_rows(problems, per_problem, seen))
-        )
-        times = ", ".join(f"{k[:-2]} {v:.0f} s" for k, v in timings.items())
-        print(f"\n{times}")
-        print(f"Results: {os.path.join(out_dir, 'eval_results.json')}")
-        print(f"Curves:  {curves}")
-        print(f"Export:  {results['export_dir']}")
-        sys.stdout.flush()
-    return results
+@dataclasses.dataclass(frozen=True)
+class _Paths:
+    """The demo's folders under `out_dir`."""
+
+    data: str
+    tmp: str
+    model: str
+    export: str
+
+    @classmethod
+    def under(cls, out_dir: str) -> _Paths:
+        names = [field.name for field in dataclasses.fields(cls)]
+        return cls(*(os.path.join(out_dir, name) for name in names))
+
+
+class _Stopwatch:
+    """Seconds per part of the run, in order (the report's timings)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.laps[name] = now - self._last
+        self._last = now
+
+
+def _with_mixture_rates(
+    data: configs.DataConfig, names: str | Sequence[str]
+) -> configs.DataConfig:
+    """`data` with a single mixture's rates for unset proportional rates."""
+    rates = registry.mixture_rates(names)
+    if data.mixing == "proportional" and data.rates is None and rates:
+        return dataclasses.replace(data, rates=tuple(rates))
+    return data
 
 
 FLAGS = flags.FLAGS

@@ -1,12 +1,14 @@
 """What the demo shows: training history, curves, the results table.
 
-The demo (`problems/demo.py`) trains with `log_every = 1`, so the trainer's
+The demo (`programs/demo.py`) trains with `log_every = 1`, so the trainer's
 TensorBoard events under `model_dir/train` hold every step's loss and batch
 size for the problem of that step, and `model_dir/eval` every evaluation's
 per-problem metrics. This module reads them back (`read_scalars`), counts
 the examples each problem was trained on (`examples_seen`), draws
 `training_curves.png` (training loss, smoothed, and the dev task metric per
-problem over steps) and formats the results table and decoded examples.
+problem over steps), formats the results table and decoded examples, and
+writes the demo's report (`report`: `eval_results.json`, the curves, the
+printed table).
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from __future__ import annotations
 import collections
 import glob
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
+
+from programs import demo_scoring
+from t2t_multimodel import atomic_write
 
 # The headline metric of each problem: the first of `Problem.metrics`.
 METRIC_LABELS = {
@@ -200,6 +206,104 @@ def examples_text(decoded: Mapping[str, Sequence[Mapping[str, str]]]) -> str:
     return "\n".join(lines).rstrip()
 
 
+def _report_rows(problems, results, seen) -> list[dict[str, Any]]:
+    rows = []
+    for problem in problems:
+        metric = headline_metric(problem.metrics)
+        values = results.get(problem.name, {})
+        rows.append(
+            {
+                "problem": problem.name,
+                "metric": metric,
+                "value": values.get(metric),
+                "dev_examples": values.get("examples", 0),
+                "examples_seen": seen[problem.name]["examples"],
+                "steps": seen[problem.name]["steps"],
+            }
+        )
+    return rows
+
+
+def report(
+    problems: Sequence[Any],
+    *,
+    out_dir: str,
+    model_dir: str,
+    results: Mapping[str, Any],
+    decoded: Mapping[str, Any],
+    timings: Mapping[str, float],
+    verbose: bool = True,
+) -> dict[str, Any]:
+    """Writes `eval_results.json` and the curves; prints table and examples.
+
+    `results` are the dev results `evaluate` returned; the training history
+    comes from the trainer's summaries in `model_dir`.
+    """
+    train_series = read_scalars(os.path.join(model_dir, "train"))
+    eval_series = read_scalars(os.path.join(model_dir, "eval"))
+    names = [p.name for p in problems]
+    seen = examples_seen(train_series, names)
+    metrics = {p.name: headline_metric(p.metrics) for p in problems}
+    curves = plot_curves(
+        os.path.join(out_dir, "training_curves.png"),
+        train=train_series,
+        eval_=eval_series,
+        problem_metrics=metrics,
+    )
+    per_problem = {}
+    for name in names:
+        values = dict(results["problems"].get(name, {}))
+        values["examples_seen"] = seen[name]["examples"]
+        values["train_steps"] = seen[name]["steps"]
+        values["headline_metric"] = metrics[name]
+        per_problem[name] = values
+    summary = {
+        "step": results["step"],
+        "decoding": results.get("decoding"),
+        "problems": per_problem,
+        "decoded_examples": dict(decoded),
+        "timings_s": {k: round(v, 1) for k, v in timings.items()},
+        "model_dir": model_dir,
+        "export_dir": os.path.join(out_dir, "export"),
+        "training_curves": curves,
+    }
+    export_dir = summary["export_dir"]
+    if os.path.exists(os.path.join(export_dir, "saved_model.pb")):
+        # The judged figures: whole dev splits through the export (the
+        # served decoder), each beside its trivial baseline.
+        summary["export_scores"] = demo_scoring.score_export(
+            export_dir, problems, data_dir=os.path.join(out_dir, "data")
+        )
+        summary["export_scores_note"] = demo_scoring.NOTE
+    atomic_write.write_json(os.path.join(out_dir, "eval_results.json"), summary)
+    if verbose:
+        _print_report(problems, summary, seen, out_dir)
+    return summary
+
+
+def _print_report(problems, summary, seen, out_dir) -> None:
+    print()
+    print(examples_text(summary["decoded_examples"]))
+    print()
+    print(f"Dev results at step {summary['step']}:")
+    rows = _report_rows(problems, summary["problems"], seen)
+    print(results_table(rows))
+    if "export_scores" in summary:
+        print(
+            "\nThe export (served decoder) on the whole dev splits, beside "
+            "each metric's trivial baseline (FLAG: not above it):"
+        )
+        print(scores_table(summary["export_scores"]))
+    times = ", ".join(
+        f"{k[:-2]} {v:.0f} s" for k, v in summary["timings_s"].items()
+    )
+    print(f"\n{times}")
+    print(f"Results: {os.path.join(out_dir, 'eval_results.json')}")
+    print(f"Curves:  {summary['training_curves']}")
+    print(f"Export:  {summary['export_dir']}")
+    sys.stdout.flush()
+
+
 def _check_text(checks: Mapping[str, Any]) -> str:
     parts = [f"{checks['distinct_outputs']}/{checks['outputs']} distinct"]
     if "well_formed" in checks:
@@ -240,3 +344,28 @@ def scores_table(scores: Mapping[str, Mapping[str, Any]]) -> str:
             )
             checks = ""
     return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python3 -m programs.demo_report --out=runs/demo`: (re)score a run.
+
+    Scores a finished demo run's export on the whole dev splits, records the
+    figures in its `eval_results.json` and prints the table.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="runs/demo", help="The demo's --out.")
+    parser.add_argument("--problems", default=None)
+    parser.add_argument(
+        "--batch_size", type=int, default=demo_scoring.DEFAULT_BATCH_SIZE
+    )
+    args = parser.parse_args(argv)
+    scores = demo_scoring.score_run(
+        args.out, problems=args.problems, batch_size=args.batch_size
+    )
+    print(scores_table(scores))
+
+
+if __name__ == "__main__":
+    main()

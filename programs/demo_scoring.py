@@ -41,6 +41,10 @@ SAMPLE_RATE = 16000
 DEFAULT_BATCH_SIZE = 64
 # Checks' thresholds (issue #19): at least this share of distinct outputs.
 MIN_DISTINCT_SHARE = 0.5
+NOTE = (
+    "whole dev splits, decoded by the export's serving signatures (the "
+    "served decoder); baselines from t2t_multimodel.metrics.baselines"
+)
 # Metrics where lower is better.
 LOWER_IS_BETTER = (metrics.WER,)
 
@@ -344,30 +348,6 @@ def score_run(
         with open(path) as f:
             results = json.load(f)
     results["export_scores"] = scores
-    results["export_scores_note"] = (
-        "whole dev splits, decoded by the export's serving signatures "
-        "(the served decoder); baselines from t2t_multimodel.metrics.baselines"
-    )
+    results["export_scores_note"] = NOTE
     atomic_write.write_json(path, results)
     return scores
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """`python3 -m programs.demo_scoring --out=runs/demo`: score and print."""
-    import argparse
-
-    from programs import demo_report
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="runs/demo", help="The demo's --out.")
-    parser.add_argument("--problems", default=None)
-    parser.add_argument("--batch_size", type=int, default=DEFAULT_BATCH_SIZE)
-    args = parser.parse_args(argv)
-    scores = score_run(
-        args.out, problems=args.problems, batch_size=args.batch_size
-    )
-    print(demo_report.scores_table(scores))
-
-
-if __name__ == "__main__":
-    main()

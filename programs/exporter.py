@@ -28,7 +28,7 @@ from problems import registry
 from programs import cli, gin_setup
 from programs import decoder as decode_lib
 from t2t_multimodel import errors
-from t2t_multimodel.decoding import decoder as decoder_lib
+from t2t_multimodel.decoding import restore
 from t2t_multimodel.export import saved_model
 
 
@@ -37,7 +37,7 @@ def _problem_names(model_dir: str, names: str | Sequence[str] | None):
         return [p.name for p in registry.resolve(names)]
     path = os.path.join(model_dir, "problems.json")
     if not os.path.exists(path):
-        raise decoder_lib.ModelDirError(
+        raise restore.ModelDirError(
             f"{path} not found: pass the problems to export with --problems."
         )
     with open(path) as f:
@@ -61,7 +61,7 @@ def export(
 
     Raises:
       registry.UnknownNameError: an unknown problem name.
-      decoder_lib.ModelDirError: no model, checkpoint or vocabulary.
+      restore.ModelDirError: no model, checkpoint or vocabulary.
       FileExistsError: `export_dir` exists and `overwrite` is False.
     """
     if os.path.exists(export_dir) and not overwrite:

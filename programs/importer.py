@@ -2,11 +2,14 @@
 
   t2t-mm-import --t2t_checkpoint=PREFIX_OR_NPZ --model_dir=M
       [--gin_file=models/multimodel_t2t_v19.gin ...] [--verify_npz=DUMP]
+      [--overwrite]
 
 Sizes come from the variable shapes; what shapes cannot tell (heads, top-k,
 dilations, dropout) comes from the T2TV19Encoder/Decoder gin bindings. Writes
-M/model.ckpt-0 and M/model_config.json. --verify_npz runs the model on a
-reference dump and exits 1 if a logit or loss differs by more than 1e-4.
+M/model.ckpt-0 and M/model_config.json; M must be new or empty unless
+--overwrite, which first removes the checkpoints and run files of the run in
+M. --verify_npz runs the model on a reference dump and exits 1 if a logit or
+loss differs by more than 1e-4.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from __future__ import annotations
 import sys
 
 import gin
-import numpy as np
 from absl import flags
 
 from programs import cli, gin_setup
@@ -39,6 +41,12 @@ def define_flags() -> None:
     )
     flags.DEFINE_string("verify_npz", None, "Reference dump to compare with.")
     flags.DEFINE_float("tolerance", 1e-4, "Largest logit/loss difference.")
+    flags.DEFINE_bool(
+        "overwrite",
+        False,
+        "Import into a non-empty --model_dir, replacing its checkpoints and "
+        "run files.",
+    )
     flags.mark_flags_as_required(["t2t_checkpoint"])
 
 
@@ -52,6 +60,12 @@ def _bindings(cls: type) -> dict:
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.model_dir:  # Before the slow work.
+        t2t_import.check_model_dir(FLAGS.model_dir, overwrite=FLAGS.overwrite)
+        errors.ensure_writable_dir(FLAGS.model_dir)
+    reference = {}
+    if FLAGS.verify_npz:
+        reference = t2t_import.load_npz(FLAGS.verify_npz)
     gin_setup.parse(
         FLAGS.gin_file,
         FLAGS.gin_bindings,
@@ -70,13 +84,13 @@ def main(argv: list[str]) -> int:
     count = sum(v.size for v in variables.values())
     print(f"imported {len(variables)} variables, {count:,} parameters")
     if FLAGS.model_dir:
-        path = t2t_import.save_model(model, FLAGS.model_dir)
+        path = t2t_import.save_model(
+            model, FLAGS.model_dir, overwrite=FLAGS.overwrite
+        )
         print(f"wrote {path} and model_config.json")
     if not FLAGS.verify_npz:
         return 0
-    diffs, unmatched = t2t_parity.compare_with_dump(
-        model, np.load(FLAGS.verify_npz)
-    )
+    diffs, unmatched = t2t_parity.compare_with_dump(model, reference)
     for name, diff in sorted(diffs.items()):
         print(f"  {name:44s} max abs diff {diff:.3g}")
     if unmatched:

@@ -77,7 +77,10 @@ GIN_MACROS = (
     "NUM_HEADS",
     "PROBLEM",
     "PROBLEMS",
+    "PROBLEMS_PER_STEP",
+    "RETURN_BEAMS",
     "SEED",
+    "STEP_MIXING",
     "STRATEGY",
     "TOP_K",
     "TRAIN_STEPS",
@@ -121,6 +124,14 @@ def _set(name: str, *targets: str, kind: type = float, note: str = "") -> Rule:
         return [f"{t} = {_gin(number)}" for t in targets]
 
     return Rule(targets, to_bindings, note)
+
+
+def _return_beams(value: Value) -> list[str]:
+    if value not in (True, False, 0, 1):
+        raise T2TFlagError(
+            f"hparam return_beams={value!r}: expected true or false"
+        )
+    return [f"RETURN_BEAMS = {bool(value)!r}"]
 
 
 def _learning_rate(value: Value) -> list[str]:
@@ -246,6 +257,11 @@ DECODE_HPARAMS: Mapping[str, Rule] = {
         "MAX_LENGTH",
         kind=int,
         note="this project's absolute output length",
+    ),
+    "return_beams": Rule(
+        ("RETURN_BEAMS",),
+        _return_beams,
+        "every beam with its score, to <decode_to_file>.beams",
     ),
 }
 # T2T names users will try that have no faithful equivalent, and why.

@@ -53,7 +53,7 @@ _KNOWN_USER_ERRORS = (
     ("problems.problem", "MissingDataError"),
     ("t2t_multimodel.data.pipeline", "MissingShardsError"),
     ("t2t_multimodel.data.pipeline", "ShardMismatchError"),
-    ("t2t_multimodel.decoding.decoder", "ModelDirError"),
+    ("t2t_multimodel.decoding.restore", "ModelDirError"),
     ("t2t_multimodel.serving.served_model", "ModelInputError"),
     ("t2t_multimodel.training.runner", "NonFiniteLossError"),
     ("t2t_multimodel.t2t_compat.checkpoint_import", "T2TImportError"),
@@ -276,18 +276,31 @@ def gin_config_errors(
         raise ConfigError(_describe_gin_error(e, files, search_paths)) from e
 
 
-def ensure_writable_dir(directory: str, need_bytes: int = 0) -> None:
+def ensure_writable_dir(
+    directory: str, need_bytes: int = 0, need_for: str = ""
+) -> None:
     """Creates `directory`, checks it is writable and has `need_bytes` free.
 
     Run before the slow work (building a model, tracing a step), so that an
     unwritable or full output directory fails in seconds, not at the first
     checkpoint. A one-byte probe file is written, flushed and removed.
 
+    Args:
+      directory: the output directory (created with its parents).
+      need_bytes: the free bytes the work needs.
+      need_for: what those bytes are for, e.g. "6 checkpoints of this model"
+        (said in the message).
+
     Raises:
       NotWritableError: naming the directory, the OS error or the free and
         needed bytes.
     """
     probe = os.path.join(directory, f".write_probe_{os.getpid()}")
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise NotWritableError(
+            f"cannot write to {directory}: it is a file, not a directory. "
+            "Choose a directory (it is created if missing)."
+        )
     try:
         os.makedirs(directory, exist_ok=True)
         with open(probe, "wb") as f:
@@ -304,10 +317,11 @@ def ensure_writable_dir(directory: str, need_bytes: int = 0) -> None:
         with contextlib.suppress(OSError):
             os.remove(probe)
     if free < need_bytes:
+        what = f" ({need_for})" if need_for else ""
         raise NotWritableError(
             f"{directory} has {free:,} bytes free but needs about "
-            f"{need_bytes:,} (two checkpoints of this model). Free some space "
-            "or choose another directory."
+            f"{need_bytes:,}{what}. Free some space or choose another "
+            "directory."
         )
 
 

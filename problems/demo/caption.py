@@ -44,11 +44,12 @@ from collections.abc import Iterator
 import tensorflow as tf
 from PIL import Image
 
-from problems import modality_specs, registry
 from problems import problem as problem_lib
+from problems import registry, text_features
 from problems.demo import translate as demo_translate
 from t2t_multimodel.data import features as features_lib
 from t2t_multimodel.data import preprocessors
+from t2t_multimodel.modalities import specs as modality_specs
 
 _LOG = logging.getLogger(__name__)
 
@@ -259,7 +260,7 @@ def openclipart_problem(
             "inputs": features_lib.Feature(
                 tf.string, (), modality=modality_specs.IMAGE
             ),
-            "targets": demo_translate.TEXT_FEATURE,
+            "targets": text_features.TEXT,
         },
         preprocessors=(
             preprocessors.image_feature(IMAGE_SIZE, channels=3, augment=False),

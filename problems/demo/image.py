@@ -27,10 +27,11 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from problems import modality_specs, registry
 from problems import problem as problem_lib
+from problems import registry
 from t2t_multimodel.data import features as features_lib
 from t2t_multimodel.data import preprocessors
+from t2t_multimodel.modalities import specs as modality_specs
 
 DATA_DIR = "/usr/share/datasets/fashion-mnist"
 PACKAGE = "dataset-fashion-mnist"

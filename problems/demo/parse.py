@@ -31,8 +31,7 @@ import zipfile
 from collections.abc import Iterator
 
 from problems import problem as problem_lib
-from problems import registry
-from problems.demo import translate as demo_translate
+from problems import registry, text_features
 from problems.paper import parse_ptb
 from t2t_multimodel.data import features as features_lib
 
@@ -147,8 +146,8 @@ def allennlp_parse_problem(
             split: _generator(wheel_path, split) for split in problem_lib.SPLITS
         },
         features={
-            "inputs": demo_translate.TEXT_FEATURE,
-            "targets": demo_translate.TEXT_FEATURE,
+            "inputs": text_features.TEXT,
+            "targets": text_features.TEXT,
         },
         metrics=("exact_tree", "bracket_f1"),
         input_space_id=features_lib.SpaceID.EN_TOK,

@@ -46,11 +46,12 @@ import numpy as np
 import soundfile
 import tensorflow as tf
 
-from problems import modality_specs, registry
 from problems import problem as problem_lib
+from problems import registry, text_features
 from problems.demo import translate as demo_translate
 from t2t_multimodel.data import features as features_lib
 from t2t_multimodel.data import preprocessors
+from t2t_multimodel.modalities import specs as modality_specs
 
 ESPEAK = "espeak-ng"
 ESPEAK_ARGS = ("-v", "en-us", "-s", "160", "--stdout")
@@ -244,7 +245,7 @@ def espeak_problem(
             "inputs": features_lib.Feature(
                 tf.float32, (None,), modality=modality_specs.AUDIO_SPECTRAL
             ),
-            "targets": demo_translate.TEXT_FEATURE,
+            "targets": text_features.TEXT,
         },
         preprocessors=(preprocessors.log_mel_feature(sample_rate=SAMPLE_RATE),),
         metrics=("wer",),

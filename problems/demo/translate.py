@@ -37,10 +37,8 @@ import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 
-import tensorflow as tf
-
-from problems import modality_specs, registry
 from problems import problem as problem_lib
+from problems import registry, text_features
 from t2t_multimodel.data import features as features_lib
 
 DING_PATH = "/usr/share/trans/de-en"
@@ -239,14 +237,6 @@ def _split_generator(
     return generate
 
 
-TEXT_FEATURE = features_lib.Feature(
-    tf.int64,
-    (None,),
-    modality=modality_specs.SYMBOL,
-    vocabulary=modality_specs.SHARED_VOCAB_FILE,
-)
-
-
 def ding_problem(
     path: str = DING_PATH, name: str = "demo_translate_ende_ding"
 ) -> problem_lib.Problem:
@@ -257,7 +247,7 @@ def ding_problem(
         generators={
             split: _split_generator(read, split) for split in problem_lib.SPLITS
         },
-        features={"inputs": TEXT_FEATURE, "targets": TEXT_FEATURE},
+        features={"inputs": text_features.TEXT, "targets": text_features.TEXT},
         metrics=("bleu",),
         input_space_id=features_lib.SpaceID.EN_TOK,
         target_space_id=features_lib.SpaceID.DE_TOK,
@@ -279,7 +269,7 @@ def gettext_problem(
         generators={
             split: _split_generator(read, split) for split in problem_lib.SPLITS
         },
-        features={"inputs": TEXT_FEATURE, "targets": TEXT_FEATURE},
+        features={"inputs": text_features.TEXT, "targets": text_features.TEXT},
         metrics=("bleu",),
         input_space_id=features_lib.SpaceID.EN_TOK,
         target_space_id=features_lib.SpaceID.FR_TOK,

@@ -43,10 +43,11 @@ from collections.abc import Callable, Iterator, Sequence
 
 import tensorflow as tf
 
-from problems import modality_specs, registry
 from problems import problem as problem_lib
+from problems import registry, text_features
 from t2t_multimodel.data import features as features_lib
 from t2t_multimodel.data import preprocessors, public_corpora, raw_files
+from t2t_multimodel.modalities import specs as modality_specs
 
 _LOG = logging.getLogger(__name__)
 
@@ -250,14 +251,6 @@ def _missing(tmp_dir: str, what: str) -> problem_lib.MissingDataError:
     )
 
 
-_TEXT = features_lib.Feature(
-    tf.int64,
-    (None,),
-    modality=modality_specs.SYMBOL,
-    vocabulary=modality_specs.SHARED_VOCAB_FILE,
-)
-
-
 def mscoco_problem(
     name: str = "caption_mscoco8k",
     image_size: tuple[int, int] = preprocessors.IMAGE_SIZE,
@@ -273,7 +266,7 @@ def mscoco_problem(
             "inputs": features_lib.Feature(
                 tf.string, (), modality=modality_specs.IMAGE
             ),
-            "targets": _TEXT,
+            "targets": text_features.TEXT,
         },
         preprocessors=(preprocessors.image_feature(image_size),),
         metrics=("bleu",),

@@ -55,10 +55,11 @@ from collections.abc import Iterator
 
 import tensorflow as tf
 
-from problems import modality_specs, registry
 from problems import problem as problem_lib
+from problems import registry
 from t2t_multimodel.data import features as features_lib
 from t2t_multimodel.data import preprocessors, public_corpora
+from t2t_multimodel.modalities import specs as modality_specs
 
 _LOG = logging.getLogger(__name__)
 

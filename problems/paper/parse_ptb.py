@@ -42,10 +42,8 @@ import os
 import re
 from collections.abc import Iterator
 
-import tensorflow as tf
-
-from problems import modality_specs, registry
 from problems import problem as problem_lib
+from problems import registry, text_features
 from t2t_multimodel.data import features as features_lib
 from t2t_multimodel.data import public_corpora
 
@@ -304,12 +302,6 @@ HELP = (
     "`<tmp_dir>/<prefix>_dev.trees` (and `_test.trees`)."
 )
 
-_TEXT = features_lib.Feature(
-    tf.int64,
-    (None,),
-    modality=modality_specs.SYMBOL,
-    vocabulary=modality_specs.SHARED_VOCAB_FILE,
-)
 
 PARSE_PTB_WSJ8K = registry.register(
     problem_lib.Problem(
@@ -319,7 +311,7 @@ PARSE_PTB_WSJ8K = registry.register(
             problem_lib.DEV: _generator(problem_lib.DEV, DEV_SECTIONS),
             problem_lib.TEST: _generator(problem_lib.TEST, TEST_SECTIONS),
         },
-        features={"inputs": _TEXT, "targets": _TEXT},
+        features={"inputs": text_features.TEXT, "targets": text_features.TEXT},
         metrics=("exact_tree", "bracket_f1"),
         input_space_id=features_lib.SpaceID.EN_TOK,
         target_space_id=features_lib.SpaceID.PARSE_TOK,

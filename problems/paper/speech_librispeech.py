@@ -45,10 +45,11 @@ import numpy as np
 import soundfile
 import tensorflow as tf
 
-from problems import modality_specs, registry
 from problems import problem as problem_lib
+from problems import registry, text_features
 from t2t_multimodel.data import features as features_lib
 from t2t_multimodel.data import preprocessors, public_corpora, raw_files
+from t2t_multimodel.modalities import specs as modality_specs
 
 _LOG = logging.getLogger(__name__)
 
@@ -194,12 +195,6 @@ MANIFEST_HELP = (
     "reads."
 )
 
-_TEXT = features_lib.Feature(
-    tf.int64,
-    (None,),
-    modality=modality_specs.SYMBOL,
-    vocabulary=modality_specs.SHARED_VOCAB_FILE,
-)
 _AUDIO = features_lib.Feature(
     tf.float32, (None,), modality=modality_specs.AUDIO_SPECTRAL
 )
@@ -216,7 +211,7 @@ def speech_problem(
     return problem_lib.Problem(
         name=name,
         generators=generators,
-        features={"inputs": _AUDIO, "targets": _TEXT},
+        features={"inputs": _AUDIO, "targets": text_features.TEXT},
         preprocessors=(preprocessors.log_mel_feature("inputs"),),
         metrics=("wer",),
         input_space_id=features_lib.SpaceID.AUDIO_SPECTRAL,

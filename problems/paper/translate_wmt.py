@@ -52,10 +52,8 @@ import tarfile
 from collections.abc import Iterator
 from typing import BinaryIO, TextIO
 
-import tensorflow as tf
-
-from problems import modality_specs, registry
 from problems import problem as problem_lib
+from problems import registry, text_features
 from t2t_multimodel.data import features as features_lib
 from t2t_multimodel.data import public_corpora, raw_files
 
@@ -441,14 +439,6 @@ def _test_generator(lang: str, help_text: str) -> problem_lib.Generator:
     return generate
 
 
-_TEXT = features_lib.Feature(
-    tf.int64,
-    (None,),
-    modality=modality_specs.SYMBOL,
-    vocabulary=modality_specs.SHARED_VOCAB_FILE,
-)
-
-
 def translation_problem(
     name: str,
     corpora: tuple[ParallelFiles, ...],
@@ -464,7 +454,7 @@ def translation_problem(
             problem_lib.DEV: _dev_generator(lang, help_text),
             problem_lib.TEST: _test_generator(lang, help_text),
         },
-        features={"inputs": _TEXT, "targets": _TEXT},
+        features={"inputs": text_features.TEXT, "targets": text_features.TEXT},
         metrics=("bleu",),
         input_space_id=features_lib.SpaceID.EN_TOK,
         target_space_id=target_space_id,

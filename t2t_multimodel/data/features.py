@@ -3,15 +3,15 @@
 A problem describes each stored feature once (`Feature`); the TFRecord writer,
 the parse spec and the model's modality dict are all derived from that single
 description so they cannot drift apart (STYLE.md section 7). Target-space ids
-are T2T's table: the paper's command tokens (section 2.4, "To-German", ...).
+are T2T's table: the paper's command tokens (section 2.4, "To-German", ...);
+the model's command-token embedding has `models.multimodel.NUM_SPACE_IDS`
+rows, more than the largest id here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import importlib
-from collections.abc import Mapping
 from typing import Any
 
 import tensorflow as tf
@@ -40,37 +40,6 @@ class SpaceID(enum.IntEnum):
     CAPTION = 17
 
 
-NUM_SPACE_IDS = 32
-
-
-@dataclasses.dataclass(frozen=True)
-class ModalitySpec:
-    """Which modality net a feature goes through.
-
-    Attributes:
-      name: the key in `MultiModel.modalities`. Every problem that names the
-        same key shares one modality instance (the paper shares modality nets
-        by modality, never by task).
-      cls: the `t2t_multimodel.modalities` class to build, or its import
-        path as a string (`"t2t_multimodel.modalities.symbol.SymbolModality"`),
-        resolved when the modality is built.
-      kwargs: constructor arguments other than `hidden_dim`.
-    """
-
-    name: str
-    cls: type | str
-    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-    def build(self, hidden_dim: int, **overrides: Any) -> Any:
-        """Instantiates the modality at body width `hidden_dim`."""
-        kwargs = {**dict(self.kwargs), **overrides}
-        cls = self.cls
-        if isinstance(cls, str):
-            module_name, _, class_name = cls.rpartition(".")
-            cls = getattr(importlib.import_module(module_name), class_name)
-        return cls(hidden_dim=hidden_dim, name=self.name, **kwargs)
-
-
 @dataclasses.dataclass(frozen=True)
 class Feature:
     """One stored feature of a problem's examples.
@@ -79,20 +48,18 @@ class Feature:
       dtype: storage dtype in the `tf.train.Example` (`tf.int64`,
         `tf.float32` or `tf.string`).
       shape: per-example shape; `None` marks a variable-length axis.
-      modality: the modality net the model uses for this feature, if any.
+      modality: the modality net the model uses for this feature, if any: a
+        `t2t_multimodel.modalities.specs.ModalitySpec` (held, never used
+        here, so data/ does not import the modalities).
       vocabulary: for text features, the vocabulary file name in `data_dir`;
         the generator yields raw strings and the writer encodes them (plus EOS).
     """
 
     dtype: tf.DType
     shape: tuple[int | None, ...] = (None,)
-    modality: ModalitySpec | None = None
+    modality: Any = None
     vocabulary: str | None = None
 
     @property
     def is_text(self) -> bool:
         return self.vocabulary is not None
-
-    @property
-    def is_variable_length(self) -> bool:
-        return any(d is None for d in self.shape)

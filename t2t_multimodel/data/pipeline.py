@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import tensorflow as tf
@@ -194,6 +194,63 @@ def _records(
             input_context.num_input_pipelines, input_context.input_pipeline_id
         )
     return records
+
+
+def read_examples(
+    problem: Any,
+    split: str,
+    data_dir: str,
+    *,
+    keys: Sequence[str] | None = None,
+    ordered: bool = True,
+) -> tf.data.Dataset:
+    """The stored examples of a split, parsed, one dict per example.
+
+    No preprocessing, batching or repetition: what `t2t-mm-datagen` wrote
+    (text as int64 ids ending in EOS, encoded image bytes, waveforms, int
+    labels), for decoding and scoring a whole split.
+
+    Args:
+      problem: the problem (name, features).
+      split: `"train"`, `"dev"` or `"test"`.
+      data_dir: where `t2t-mm-datagen` wrote the shards.
+      keys: the features to parse (default: all); the others are skipped
+        without being decoded (e.g. only the train labels, not the images).
+      ordered: the order in which the examples were generated. Example `i`
+        is in shard `i % num_shards`, so reading the shards round-robin,
+        one record each, restores it (all shards are open at once). False
+        reads up to 8 shards in parallel, in a fixed but mixed order.
+
+    Raises:
+      MissingShardsError, ShardMismatchError: as `make_dataset`.
+    """
+    paths, counts = find_shards(problem, split, data_dir)
+    files = tf.data.Dataset.from_tensor_slices(
+        (tf.constant(paths), tf.constant(counts or [-1] * len(paths), tf.int64))
+    )
+    if counts is None:  # No metadata to check the files against.
+        read = lambda path, expected: tf.data.TFRecordDataset(path)
+    else:
+        read = _checked_records
+    if ordered:
+        records = files.interleave(
+            read, cycle_length=len(paths), block_length=1
+        )
+    else:
+        records = files.interleave(
+            read,
+            cycle_length=min(len(paths), 8),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+    features = {
+        k: f for k, f in problem.features.items() if keys is None or k in keys
+    }
+    return records.map(
+        lambda r: tfrecord.parse_example(r, features),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
 
 
 def _model_features(

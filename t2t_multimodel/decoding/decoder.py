@@ -8,11 +8,12 @@ same code runs eagerly (`t2t-mm-decoder`) and inside an exported SavedModel:
   16-bit PCM WAVs (any rate, mono or stereo; resampled to 16 kHz) through
   `data/preprocessors.py` and the problem's own per-example preprocessors
   (`MapFeature.apply`: resizing, log-mel spectrograms);
-- features -> ids: `model.encode` once, then greedy (`beam_size == 1`, as
-  T2T) or beam search (`samplers.py`) with `model.decode_step` as the next-
-  logits function (cached: each new token costs one position); with
-  `cache=False` every step reruns the full teacher-forced model call on the
-  prefix (the reference and the benchmark baseline);
+- features -> ids: `search.py`, the decoding path the trainer's evaluation
+  uses too: `model.encode` once, then greedy (`beam_size == 1`, as T2T) or
+  beam search (`samplers.py`) with `model.decode_step` as the next-logits
+  function (cached: each new token costs one position); with `cache=False`
+  every step reruns the full teacher-forced model call on the prefix (the
+  reference and the benchmark baseline);
 - ids -> text (up to the first EOS), or for class-label targets the top-k
   classes of one forward pass (the decoder is skipped).
 
@@ -25,38 +26,26 @@ offending batch positions; nothing is answered for such a batch.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-# Imported for their Keras registrations (models are rebuilt from configs).
-import t2t_multimodel.modalities.audio  # noqa: F401
-import t2t_multimodel.modalities.class_label  # noqa: F401
-import t2t_multimodel.modalities.image  # noqa: F401
-import t2t_multimodel.modalities.symbol  # noqa: F401
-import t2t_multimodel.models.decoder  # noqa: F401
-import t2t_multimodel.models.encoder  # noqa: F401
-import t2t_multimodel.models.io_mixer  # noqa: F401
-import t2t_multimodel.models.multimodel  # noqa: F401
-import t2t_multimodel.models.t2t_v19  # noqa: F401
-from t2t_multimodel import errors
 from t2t_multimodel.data import preprocessors, vocabulary
-from t2t_multimodel.decoding import samplers
-from t2t_multimodel.training import checkpoints
+from t2t_multimodel.decoding import restore, samplers, search
+
+# Restoring lives in restore.py; these names stay importable from here for
+# the programs that import them from this module (programs/decoder.py).
+ModelDirError = restore.ModelDirError
+restore_model = restore.restore_model
+find_vocabulary = restore.find_vocabulary
+resolve_checkpoint = restore.resolve_checkpoint
 
 TEXT, IMAGE, AUDIO, CLASS = "text", "image", "audio", "class"
 # The serving input name of each input kind (SPEC.md section 1).
 INPUT_NAMES = {TEXT: "inputs", IMAGE: "image_bytes", AUDIO: "audio_bytes"}
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM")
-
-
-class ModelDirError(FileNotFoundError):
-    """`model_dir` lacks what decoding needs; the message says what to do."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -291,51 +280,38 @@ class ProblemDecoder:
     ) -> tuple[samplers.NextLogitsFn, Any]:
         """`(next_logits_fn, initial_state)` for the samplers (text targets).
 
-        Cached: `model.encode` once, then `model.decode_step`. Uncached
-        (`config.cache=False`): the state holds the model features and the
-        ids so far, and each step runs the full model on the prefix.
+        Cached: `search.cached_next_logits` (`model.encode` once, then
+        `model.decode_step`, compiled with XLA when `config.jit_compile`).
+        Uncached (`config.cache=False`): the state holds the model features
+        and the ids so far, and each step runs the full model on the prefix.
         """
-        fn, state = self._model_logits_fn(features)
         num_ids = self.vocabulary.vocab_size
+        if not self.config.cache:
+            fn, state = self._uncached_logits_fn(features)
+            return search.known_ids_only(fn, num_ids), state
+        step = self.model.decode_step
+        if self.config.jit_compile:
+            if self._jit_decode_step is None:
+                # One function per decoder: XLA compiles once per shape.
+                self._jit_decode_step = tf.function(
+                    self.model.decode_step, jit_compile=True, autograph=False
+                )
+            step = self._jit_decode_step
+        return search.cached_next_logits(
+            self.model,
+            features,
+            input_modality=self.input_modality,
+            target_modality=self.target_modality,
+            target_space_id=int(self.problem.target_space_id),
+            max_length=self.config.max_length,
+            num_ids=num_ids,
+            decode_step=step,
+        )
 
-        def next_logits(ids_t, index, state):
-            logits, state = fn(ids_t, index, state)
-            # The modality's softmax may be wider than the vocabulary (8192
-            # rows for a smaller SentencePiece model): never emit those ids.
-            known = tf.range(tf.shape(logits)[-1]) < num_ids
-            return tf.where(known, logits, samplers.NEG_INF), state
-
-        return next_logits, state
-
-    def _model_logits_fn(self, features):
+    def _uncached_logits_fn(self, features):
         model, space_id = self.model, int(self.problem.target_space_id)
         max_length = self.config.max_length
         batch = tf.shape(features["target_space_id"])[0]
-        if self.config.cache:
-            encoded = model.encode(
-                features, input_modality=self.input_modality, training=False
-            )
-            state = model.initial_decode_state(encoded, batch, max_length)
-
-            step = model.decode_step
-            if self.config.jit_compile:
-                if self._jit_decode_step is None:
-                    # One function per decoder: XLA compiles once per shape.
-                    self._jit_decode_step = tf.function(
-                        model.decode_step, jit_compile=True, autograph=False
-                    )
-                step = self._jit_decode_step
-
-            def cached(ids_t, index, state):
-                return step(
-                    ids_t,
-                    index,
-                    state,
-                    target_space_id=space_id,
-                    target_modality=self.target_modality,
-                )
-
-            return cached, state
         inputs = {
             k: features[k] for k in ("inputs", "inputs_mask") if k in features
         }
@@ -381,23 +357,14 @@ class ProblemDecoder:
             probs, class_ids = tf.math.top_k(tf.nn.softmax(logits), k)
             return {"class_ids": tf.cast(class_ids, tf.int64), "scores": probs}
         fn, state = self.next_logits_fn(features)
-        batch = tf.shape(features["target_space_id"])[0]
-        config = self.config
-        if config.beam_size == 1:
-            ids, scores = samplers.greedy_search(
-                fn, state, batch, config.max_length
-            )
-        else:
-            ids, scores = samplers.beam_search(
-                fn,
-                state,
-                batch,
-                config.beam_size,
-                config.max_length,
-                alpha=config.alpha,
-            )
-            ids, scores = ids[:, 0], scores[:, 0]
-        return {"ids": ids, "scores": scores}
+        return search.search(
+            fn,
+            state,
+            tf.shape(features["target_space_id"])[0],
+            beam_size=self.config.beam_size,
+            max_length=self.config.max_length,
+            alpha=self.config.alpha,
+        )
 
     # The serving function and eager convenience.
 
@@ -440,80 +407,3 @@ class ProblemDecoder:
                 value = np.vectorize(lambda b: b.decode("utf-8"))(value)
             result[key] = value
         return result
-
-
-def restore_model(model_dir: str) -> Any:
-    """Rebuilds the trained model: its Keras config + the newest checkpoint.
-
-    Raises:
-      ModelDirError: no `model_config.json` or no checkpoint in `model_dir`,
-        or a checkpoint that does not fit the config.
-    """
-    config_path = os.path.join(model_dir, "model_config.json")
-    if not tf.io.gfile.exists(config_path):
-        raise ModelDirError(
-            f"{config_path} not found: {model_dir} is not a training "
-            "directory of t2t-mm-trainer (it writes model_config.json and "
-            "checkpoints there). Pass the --model_dir of a training run."
-        )
-    checkpoint = tf.train.latest_checkpoint(model_dir)
-    if checkpoint is None:
-        raise ModelDirError(
-            f"no checkpoint in {model_dir}: training has not saved one yet. "
-            "Wait for the first checkpoint or train longer."
-        )
-    with tf.io.gfile.GFile(config_path) as f:
-        model = keras.saving.deserialize_keras_object(json.load(f))
-    # The trainer saves the weights by Keras path (`checkpoints.
-    # weights_by_path`); a checkpoint of the model object itself is read too.
-    error = None
-    for target in (checkpoints.weights_by_path(model), model):
-        try:
-            status = tf.train.Checkpoint(model=target).restore(checkpoint)
-            status.expect_partial().assert_existing_objects_matched()
-            return model
-        except (AssertionError, ValueError, tf.errors.OpError) as e:
-            error = error or e
-    expected = {
-        key: tuple(w.shape)
-        for key, w in checkpoints.weights_by_path(model).weights.items()
-    }
-    found = errors.checkpoint_weight_shapes(tf.train.list_variables(checkpoint))
-    detail = (
-        errors.describe_weight_mismatch(expected, found)
-        if found
-        else str(error)[:300]
-    )
-    raise ModelDirError(
-        f"checkpoint {checkpoint} does not match {config_path} (was the "
-        f"model_dir reused for another model?): {detail}"
-    )
-
-
-def find_vocabulary(
-    problem: Any, search_dirs: Sequence[str]
-) -> vocabulary.Vocabulary | None:
-    """Loads the problem's vocabulary file from the first dir holding it.
-
-    Returns None for problems without text features.
-
-    Raises:
-      ModelDirError: the file is in none of `search_dirs`.
-    """
-    names = sorted(problem.text_vocabularies)
-    if not names:
-        return None
-    if len(names) > 1:
-        raise ValueError(
-            f"problem {problem.name!r} uses several vocabularies {names}; "
-            "decoding supports one"
-        )
-    dirs = [d for d in search_dirs if d]
-    for directory in dirs:
-        path = os.path.join(directory, names[0])
-        if tf.io.gfile.exists(path):
-            return vocabulary.Vocabulary.load(path)
-    raise ModelDirError(
-        f"vocabulary {names[0]} of problem {problem.name!r} not found in "
-        f"{', '.join(dirs)}: pass --data_dir=<the t2t-mm-datagen data_dir>."
-    )

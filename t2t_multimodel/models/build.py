@@ -14,19 +14,14 @@ from typing import Any
 
 import keras
 
-from t2t_multimodel.data import features as features_lib
+from t2t_multimodel.modalities import specs as specs_lib
 from t2t_multimodel.models import multimodel
-
-
-def _class_name(spec: features_lib.ModalitySpec) -> str:
-    cls = spec.cls
-    return cls.rpartition(".")[2] if isinstance(cls, str) else cls.__name__
 
 
 def build_model(
     *,
-    modality_specs: Mapping[str, features_lib.ModalitySpec]
-    | Iterable[features_lib.ModalitySpec],
+    modality_specs: Mapping[str, specs_lib.ModalitySpec]
+    | Iterable[specs_lib.ModalitySpec],
     hidden_dim: int,
     encoder: keras.layers.Layer,
     decoder: keras.layers.Layer,
@@ -61,7 +56,7 @@ def build_model(
         if isinstance(modality_specs, Mapping)
         else modality_specs
     )
-    unique: dict[str, features_lib.ModalitySpec] = {}
+    unique: dict[str, specs_lib.ModalitySpec] = {}
     for spec in specs:
         if spec.name in unique and unique[spec.name] != spec:
             raise ValueError(
@@ -73,7 +68,7 @@ def build_model(
         name: spec.build(
             hidden_dim,
             **{
-                **dict(modality_kwargs.get(_class_name(spec), {})),
+                **dict(modality_kwargs.get(spec.class_name, {})),
                 **dict(modality_kwargs.get(name, {})),
             },
         )

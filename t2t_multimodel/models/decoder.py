@@ -5,8 +5,9 @@ experts in the middle. Each block is a causal (left-padded) ConvBlock, then
 multi-head attention from the result to the encoded inputs (keys and values
 are pointwise convolutions of the encoded inputs) as a residual sublayer,
 `x <- LN(x + Attention(x, encoded))`; the MoE after block 2 is residual too,
-`x <- LN(x + MoE(x))`. Everything is causal in the target, so the decoder
-also runs one position at a time (`initial_state` / `step`).
+`x <- LN(x + MoE(x))` (`layers/residual_moe.py`). Everything is causal in
+the target, so the decoder also runs one position at a time
+(`initial_state` / `step`).
 
 `use_attention=False` is the paper's "without attention" ablation (Table 4):
 each source attention is replaced by the masked mean of the encoded inputs,
@@ -21,7 +22,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from t2t_multimodel.layers import attention, conv, moe
+from t2t_multimodel.layers import attention, conv, residual_moe
 from t2t_multimodel.models import io_mixer
 
 
@@ -127,18 +128,23 @@ class Decoder(keras.layers.Layer):
         self.attention_norms = [
             norm(f"attention_norm_{i}") for i in range(num_blocks)
         ]
-        self.moe = None
+        self.moe_sublayer = None
         if moe_position is not None:
-            self.moe = moe.SparseMoE(
+            self.moe_sublayer = residual_moe.ResidualMoE(
                 hidden_dim,
                 intermediate_dim or hidden_dim,
                 num_experts,
                 top_k=top_k,
                 loss_coef=moe_loss_coef,
                 capacity_factor=capacity_factor,
-                name="moe",
+                layer_norm_epsilon=layer_norm_epsilon,
+                name="moe_sublayer",
             )
-            self.moe_norm = norm("moe_norm")
+
+    @property
+    def moe(self) -> keras.layers.Layer | None:
+        """The `SparseMoE` of the MoE sublayer (None without one)."""
+        return self.moe_sublayer.moe if self.moe_sublayer else None
 
     def build(self, input_shape: tuple | None = None) -> None:
         shape = (None, None, self.hidden_dim)
@@ -147,18 +153,14 @@ class Decoder(keras.layers.Layer):
             attn_norm.build(shape)
         for attn in self.attentions:
             attn.build(shape, shape)
-        if self.moe is not None:
-            self.moe.build(shape)
-            self.moe_norm.build(shape)
+        if self.moe_sublayer is not None:
+            self.moe_sublayer.build(shape)
         self.built = True
 
-    def _moe_sublayer(self, x: Any, training: Any, padding_mask: Any) -> Any:
-        y = self.moe(x, training=training, padding_mask=padding_mask)
-        return self.moe_norm(x + y)
-
-    def _moe_step(self, x_t: Any) -> Any:
-        """`_moe_sublayer` of one inference position (`SparseMoE.infer`)."""
-        return self.moe_norm(x_t + self.moe.infer(x_t))
+    def _moe(self, x: Any, training: Any, padding_mask: Any) -> Any:
+        return self.moe_sublayer(
+            x, training=training, padding_mask=padding_mask
+        )
 
     def call(
         self, x, encoded, *, training=None, source_mask=None, target_mask=None
@@ -168,7 +170,7 @@ class Decoder(keras.layers.Layer):
             summary = io_mixer.masked_mean(encoded, source_mask)  # [B, 1, d]
         for i in range(self.num_blocks):
             if i == self.moe_position:
-                x = self._moe_sublayer(x, training, target_mask)
+                x = self._moe(x, training, target_mask)
             x = self.conv_blocks[i](
                 x, training=training, padding_mask=target_mask
             )
@@ -180,7 +182,7 @@ class Decoder(keras.layers.Layer):
                 )
             x = self.attention_norms[i](x + z)
         if self.moe_position == self.num_blocks:
-            x = self._moe_sublayer(x, training, target_mask)
+            x = self._moe(x, training, target_mask)
         return x
 
     def initial_state(
@@ -212,7 +214,7 @@ class Decoder(keras.layers.Layer):
         conv_states = []
         for i in range(self.num_blocks):
             if i == self.moe_position:
-                x_t = self._moe_step(x_t)
+                x_t = self.moe_sublayer.infer(x_t)
             x_t, block_state = self.conv_blocks[i].step(x_t, state["conv"][i])
             conv_states.append(block_state)
             if not self.use_attention:
@@ -225,7 +227,7 @@ class Decoder(keras.layers.Layer):
                 )
             x_t = self.attention_norms[i](x_t + z)
         if self.moe_position == self.num_blocks:
-            x_t = self._moe_step(x_t)
+            x_t = self.moe_sublayer.infer(x_t)
         new_state = dict(state)
         new_state["conv"] = conv_states
         return x_t, new_state

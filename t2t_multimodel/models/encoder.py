@@ -2,7 +2,8 @@
 
 Six ConvBlocks with one sparsely-gated mixture-of-experts layer in the middle.
 The paper does not say how the MoE is wired in; as in the T2T code closest to
-the paper (C1 `slicenet`), it is a residual sublayer, `x <- LN(x + MoE(x))`.
+the paper (C1 `slicenet`), it is a residual sublayer, `x <- LN(x + MoE(x))`
+(`layers/residual_moe.py`, shared with the decoder).
 The paper puts it "in the middle" (after block 3 of 6, the default); C1 put
 it after block 2 (`moe_position=2`). A 16-timescale sinusoidal timing signal
 is added to the input first, as C1's encoder does.
@@ -15,7 +16,7 @@ from typing import Any
 
 import keras
 
-from t2t_multimodel.layers import conv, moe, positional
+from t2t_multimodel.layers import conv, positional, residual_moe
 
 
 @keras.saving.register_keras_serializable(package="t2t_multimodel")
@@ -103,33 +104,36 @@ class Encoder(keras.layers.Layer):
             )
             for i in range(num_blocks)
         ]
-        self.moe = None
+        self.moe_sublayer = None
         if moe_position is not None:
-            self.moe = moe.SparseMoE(
+            self.moe_sublayer = residual_moe.ResidualMoE(
                 hidden_dim,
                 intermediate_dim or hidden_dim,
                 num_experts,
                 top_k=top_k,
                 loss_coef=moe_loss_coef,
                 capacity_factor=capacity_factor,
-                name="moe",
+                layer_norm_epsilon=layer_norm_epsilon,
+                name="moe_sublayer",
             )
-            self.moe_norm = keras.layers.LayerNormalization(
-                epsilon=layer_norm_epsilon, name="moe_norm"
-            )
+
+    @property
+    def moe(self) -> keras.layers.Layer | None:
+        """The `SparseMoE` of the MoE sublayer (None without one)."""
+        return self.moe_sublayer.moe if self.moe_sublayer else None
 
     def build(self, input_shape: tuple | None = None) -> None:
         shape = (None, None, self.hidden_dim)
         for block in self.conv_blocks:
             block.build(shape)
-        if self.moe is not None:
-            self.moe.build(shape)
-            self.moe_norm.build(shape)
+        if self.moe_sublayer is not None:
+            self.moe_sublayer.build(shape)
         self.built = True
 
-    def _moe_sublayer(self, x: Any, training: Any, padding_mask: Any) -> Any:
-        y = self.moe(x, training=training, padding_mask=padding_mask)
-        return self.moe_norm(x + y)
+    def _moe(self, x: Any, training: Any, padding_mask: Any) -> Any:
+        return self.moe_sublayer(
+            x, training=training, padding_mask=padding_mask
+        )
 
     def call(
         self, x: Any, *, training: bool | None = None, padding_mask=None
@@ -138,10 +142,10 @@ class Encoder(keras.layers.Layer):
             x = self.timing(x)
         for i, block in enumerate(self.conv_blocks):
             if i == self.moe_position:
-                x = self._moe_sublayer(x, training, padding_mask)
+                x = self._moe(x, training, padding_mask)
             x = block(x, training=training, padding_mask=padding_mask)
         if self.moe_position == self.num_blocks:
-            x = self._moe_sublayer(x, training, padding_mask)
+            x = self._moe(x, training, padding_mask)
         return x
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:

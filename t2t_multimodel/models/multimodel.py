@@ -20,8 +20,11 @@ from typing import Any
 import keras
 from keras import ops
 
-from t2t_multimodel.data import features as features_lib
 from t2t_multimodel.modalities import base
+
+# Rows of the command-token embedding: T2T's 32 target spaces (the ids are
+# `t2t_multimodel.data.features.SpaceID`).
+NUM_SPACE_IDS = 32
 
 
 @keras.saving.register_keras_serializable(package="t2t_multimodel")
@@ -54,7 +57,7 @@ class MultiModel(keras.Model):
         mixer: keras.layers.Layer | None = None,
         *,
         hidden_dim: int | None = None,
-        num_target_spaces: int = features_lib.NUM_SPACE_IDS,
+        num_target_spaces: int = NUM_SPACE_IDS,
         label_smoothing: float = 0.1,
         **kwargs: Any,
     ) -> None:

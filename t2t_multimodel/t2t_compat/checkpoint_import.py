@@ -10,15 +10,23 @@ image projection, mean + dense class-label top) and maps every T2T variable
 onto its Keras weight (the name roles are in the parity README, section 7).
 Anything that does not map (a missing variable, an extra one or a shape that
 differs) fails with the complete list. `save_model` writes the trainer's
-checkpoint format (`model.ckpt-<step>` plus `model_config.json`).
+checkpoint format (`model.ckpt-<step>` plus `model_config.json`) into an
+empty `model_dir` only, unless told to overwrite (`check_model_dir`): a
+training run's `model_dir` would otherwise get another `model_config.json`
+and checkpoint pointer, orphaning its checkpoints. A checkpoint or `.npz`
+that is missing or cannot be read (truncated, not a zip, a bad CRC) fails
+with `T2TFileError` naming the file.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import re
+import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,13 +34,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from t2t_multimodel import atomic_write
-from t2t_multimodel.data import features
-from t2t_multimodel.modalities import class_label, image, symbol
+from t2t_multimodel import atomic_write, errors
+from t2t_multimodel.modalities import class_label, image, specs, symbol
 from t2t_multimodel.models import build, multimodel, t2t_v19
 from t2t_multimodel.training import checkpoints
 
+_log = logging.getLogger(__name__)
+
 SCOPE = "multi_model"
+# The files of a trainer's run that `save_model(overwrite=True)` replaces.
+_RUN_FILES = re.compile(
+    r"^(model\.ckpt-\d+.*|checkpoint|model_config\.json|problems\.json"
+    r"|operative_config\.gin|eval_results\.json|vocab\..*)$"
+)
 # Optimizer slots and bookkeeping variables a T2T checkpoint also holds.
 _IGNORED = re.compile(
     r"(^|/)(global_step|beta[12]_power(_\d+)?|losses_avg)($|/)"
@@ -62,6 +76,10 @@ class T2TImportError(ValueError):
                 lines.append(f"  {title} ({len(names)}):")
                 lines.extend(f"    {name}" for name in names)
         super().__init__("\n".join(lines))
+
+
+class T2TFileError(errors.UserError, ValueError):
+    """A T2T checkpoint or dump that is missing or cannot be read."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,10 +113,37 @@ class T2TV19Sizes:
     moe_layers: tuple[int, ...] = ()
     moe_hidden_size: int | None = None
     decoder_filter_size: int | None = None
-    num_target_spaces: int = features.NUM_SPACE_IDS
+    num_target_spaces: int = multimodel.NUM_SPACE_IDS
     vocab_size: int | None = None
     num_channels: int | None = None
     num_classes: int | None = None
+
+
+def load_npz(path: str) -> dict[str, np.ndarray]:
+    """Every array of an `.npz` file, read (and CRC-checked) now.
+
+    Raises:
+      T2TFileError: the file is missing or no readable `.npz` archive; the
+        message names it and what is wrong.
+    """
+    if not os.path.isfile(path):
+        what = "is a directory" if os.path.isdir(path) else "does not exist"
+        raise T2TFileError(
+            f"{path} {what}; pass the .npz file of a T2T reference dump (or "
+            "the prefix of a TF1 checkpoint)."
+        )
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                raise zipfile.BadZipFile("no zip archive: wrong header")
+        with np.load(path, allow_pickle=False) as dump:
+            return {k: np.asarray(dump[k]) for k in dump.files}
+    except (zipfile.BadZipFile, zlib.error, ValueError, EOFError, OSError) as e:
+        raise T2TFileError(
+            f"{path} is not a readable .npz archive ({type(e).__name__}: "
+            f"{e}); it is truncated, corrupt or of another format. Copy or "
+            "write it again."
+        ) from None
 
 
 def read_t2t_variables(path: str, *, scope: str = SCOPE) -> dict:
@@ -114,24 +159,32 @@ def read_t2t_variables(path: str, *, scope: str = SCOPE) -> dict:
       step and other bookkeeping variables are left out.
 
     Raises:
-      ValueError: if no variable of `scope` is found.
+      T2TFileError: the file is missing or unreadable, or holds no variable
+        of `scope`.
     """
     if path.endswith(".npz"):
-        with np.load(path) as dump:
-            raw = {
-                k[len("var/") :]: dump[k]
-                for k in dump.files
-                if k.startswith("var/")
-            }
+        raw = {
+            k[len("var/") :]: v
+            for k, v in load_npz(path).items()
+            if k.startswith("var/")
+        }
     else:
         if os.path.isdir(path):
             path = tf.train.latest_checkpoint(path) or path
-        # tf.train here: the reader of TF1 name-based checkpoints.
-        reader = tf.train.load_checkpoint(path)
-        raw = {
-            name: reader.get_tensor(name)
-            for name in reader.get_variable_to_shape_map()
-        }
+        try:
+            # tf.train here: the reader of TF1 name-based checkpoints.
+            reader = tf.train.load_checkpoint(path)
+            raw = {
+                name: reader.get_tensor(name)
+                for name in reader.get_variable_to_shape_map()
+            }
+        except (tf.errors.OpError, ValueError) as e:
+            message = errors.condense_message(getattr(e, "message", str(e)))
+            raise T2TFileError(
+                f"cannot read the T2T checkpoint {path} ({message}). Pass a "
+                "TF1 checkpoint prefix (PREFIX.index and PREFIX.data-* must "
+                "exist), its directory, or a .npz dump."
+            ) from None
     prefix = scope + "/"
     found = {
         name[len(prefix) :]: np.asarray(value)
@@ -139,7 +192,10 @@ def read_t2t_variables(path: str, *, scope: str = SCOPE) -> dict:
         if name.startswith(prefix) and not _IGNORED.search(name)
     }
     if not found:
-        raise ValueError(f"no variable under {prefix!r} in {path}")
+        raise T2TFileError(
+            f"no variable under {prefix!r} in {path}: not a T2T MultiModel "
+            "checkpoint (or of another variable scope)."
+        )
     return merge_embedding_shards(found)
 
 
@@ -235,7 +291,7 @@ def infer_sizes(variables: Mapping[str, Any]) -> T2TV19Sizes:
         moe_layers=moe_layers,
         moe_hidden_size=moe_w0[1] if moe_w0 else None,
         decoder_filter_size=dense[-1] if dense else None,
-        num_target_spaces=spaces[0] if spaces else features.NUM_SPACE_IDS,
+        num_target_spaces=spaces[0] if spaces else multimodel.NUM_SPACE_IDS,
         vocab_size=vocab[0] if vocab else None,
         num_channels=channels[2] if channels else None,
         num_classes=classes[0] if classes else None,
@@ -268,10 +324,10 @@ def build_t2t_v19_model(
       label_smoothing: the model's default label smoothing.
     """
     d = sizes.hidden_dim
-    specs = []
+    modality_specs = []
     if sizes.vocab_size:
-        specs.append(
-            features.ModalitySpec(
+        modality_specs.append(
+            specs.ModalitySpec(
                 "symbol",
                 symbol.SymbolModality,
                 {
@@ -282,8 +338,8 @@ def build_t2t_v19_model(
             )
         )
     if sizes.num_channels:
-        specs.append(
-            features.ModalitySpec(
+        modality_specs.append(
+            specs.ModalitySpec(
                 "image",
                 image.ImageModality,
                 {
@@ -294,8 +350,8 @@ def build_t2t_v19_model(
             )
         )
     if sizes.num_classes:
-        specs.append(
-            features.ModalitySpec(
+        modality_specs.append(
+            specs.ModalitySpec(
                 class_label_name(sizes.num_classes),
                 class_label.ClassLabelModality,
                 {"num_classes": sizes.num_classes, "exit_flow": False},
@@ -325,7 +381,7 @@ def build_t2t_v19_model(
         **{**dict(decoder_kwargs or {}), **decoder_sizes}
     )
     model = build.build_model(
-        modality_specs=specs,
+        modality_specs=modality_specs,
         hidden_dim=d,
         encoder=encoder,
         decoder=decoder,
@@ -549,14 +605,68 @@ def import_t2t_checkpoint(
     return model
 
 
-def save_model(model: keras.Model, model_dir: str, *, step: int = 0) -> str:
+def check_model_dir(model_dir: str, *, overwrite: bool = False) -> None:
+    """Fails unless `model_dir` is absent or empty, or `overwrite` is set.
+
+    Raises:
+      FileExistsError: `model_dir` holds files (a user error: one line).
+    """
+    names = sorted(os.listdir(model_dir)) if os.path.isdir(model_dir) else []
+    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+        raise FileExistsError(f"{model_dir} is a file, not a directory.")
+    if names and not overwrite:
+        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        raise FileExistsError(
+            f"{model_dir} is not empty ({shown}): importing would replace "
+            "its model_config.json and checkpoint pointer and orphan the "
+            "checkpoints of the run in it. Choose a new or empty "
+            "--model_dir, or pass --overwrite to replace that run's "
+            "checkpoints and run files."
+        )
+
+
+def _remove_run_files(model_dir: str) -> list[str]:
+    removed = []
+    for name in sorted(os.listdir(model_dir)):
+        path = os.path.join(model_dir, name)
+        if _RUN_FILES.match(name) and os.path.isfile(path):
+            os.remove(path)
+            removed.append(name)
+    if removed:
+        _log.warning("removed from %s: %s", model_dir, ", ".join(removed))
+    return removed
+
+
+def save_model(
+    model: keras.Model,
+    model_dir: str,
+    *,
+    step: int = 0,
+    overwrite: bool = False,
+) -> str:
     """Writes `model` to `model_dir`; returns the checkpoint path.
 
     `model_dir/model.ckpt-<step>` holds the weights by Keras path
     (`checkpoints.weights_by_path`, the trainer's layout) and the step, and
     `model_dir/model_config.json` the Keras config (the file names of the
     trainer's run directories).
+
+    Args:
+      model: the model to save.
+      model_dir: the directory (created); must be empty unless `overwrite`.
+      step: the checkpoint's step.
+      overwrite: first remove a previous run's checkpoints and run files
+        (`model.ckpt-*`, `checkpoint`, `model_config.json`, `problems.json`,
+        `operative_config.gin`, `eval_results.json`, vocabulary copies);
+        other files stay.
+
+    Raises:
+      FileExistsError: `model_dir` is not empty and `overwrite` is False.
     """
+    check_model_dir(model_dir, overwrite=overwrite)
+    os.makedirs(model_dir, exist_ok=True)
+    if overwrite:
+        _remove_run_files(model_dir)
     atomic_write.write_json(
         os.path.join(model_dir, "model_config.json"),
         keras.saving.serialize_keras_object(model),

@@ -13,7 +13,7 @@ the MoE noise generators' states, the input iterators' positions and the
 object graph. The result is written tensor by tensor with the newest
 checkpoint's keys and object graph, without rebuilding the model, so it has
 exactly the structure of a trainer checkpoint: the decoder and exporter
-(`decoding/decoder.py: restore_model`) read its weights, and the trainer
+(`decoding/restore.py: restore_model`) read its weights, and the trainer
 resumes from it (averaged weights and slots, the newest step, LR schedule
 and data position). Averaging slots rather than dropping them keeps that
 resume strict: `Checkpointer.restore` would otherwise restart Adam from zero

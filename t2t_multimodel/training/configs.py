@@ -87,8 +87,12 @@ class OptimizerConfig:
 @dataclasses.dataclass(frozen=True)
 class CheckpointConfig:
     """Attributes: every (steps between saves), keep (newest kept),
-    save_data_position (also save the input iterators where possible)."""
+    save_data_position (also save the input iterators where possible),
+    restore_data_position (False: a resumed run restarts its data streams
+    instead of restoring the saved position, e.g. after the shards were
+    re-sharded; see checkpoints.py)."""
 
     every: int = 1000
     keep: int = 5
     save_data_position: bool = True
+    restore_data_position: bool = True

@@ -6,9 +6,12 @@ target position without smoothing, T2T's `neg_log_perplexity`), per-token
 accuracy, and the problem's task metrics: BLEU on detokenized text, top-1 and
 top-5 accuracy, WER, or the percentage of exactly right parse trees and the
 evalb-style labelled bracket F1 (`t2t_multimodel.metrics`). Decoded metrics
-use greedy cached decoding (`MultiModel.decode_step`); a model without it
-falls back to the argmax of the teacher-forced logits, and the file says
-which (`"decoding"`).
+come from the decoder users get: the greedy search of the serving decoder
+(`decoding/search.py`: cached `MultiModel.decode_step`, ids outside the
+vocabulary masked, `samplers.greedy_search`); a model without
+`decode_step` falls back to the argmax of the teacher-forced logits, and
+the file says which (`"decoding"`). `EvalConfig.steps=None` evaluates the
+whole dev split.
 
 Evaluation runs on the chief alone, outside `strategy.run`: the forward pass
 has no collectives, so the other workers simply wait at their next step.
@@ -23,9 +26,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
 from t2t_multimodel import metrics
 from t2t_multimodel.data import vocabulary as vocabulary_lib
+from t2t_multimodel.decoding import search
 from t2t_multimodel.training import steps
 
 _log = logging.getLogger(__name__)
@@ -40,10 +45,11 @@ class EvalConfig:
 
     Attributes:
       every: evaluate every this many steps (0: only at the end).
-      steps: dev batches per problem (None: the whole dev split).
+      steps: dev batches per problem (None: the whole dev split, for
+        final figures).
       batch_size: dev batch size (None: the training batch size).
-      decode: use greedy decoding for the decoded metrics (BLEU, WER, exact
-        trees) when the model supports it.
+      decode: decode greedily for the decoded metrics (BLEU, WER, exact
+        trees), as the served model does, when the model supports it.
       max_decode_length: output tokens of greedy decoding (None: the
         reference length + 10 of each batch, rounded up to a multiple of 16).
     """
@@ -76,6 +82,36 @@ def _decode_length(targets: np.ndarray, config: EvalConfig) -> int:
     return int(-(-(targets.shape[1] + 10) // 16) * 16)
 
 
+def greedy_decode_fn(
+    model: Any, problem: Any, *, num_ids: int, max_length: int
+) -> Callable[[Any], tf.Tensor]:
+    """Compiled `decode(features) -> ids int32 [B, max_length]`.
+
+    The serving decoder's greedy search (`decoding/search.py`, as
+    `ProblemDecoder` with `beam_size=1` runs it) on model features; the
+    decoding step is not XLA-compiled here (dev batches vary in length).
+    """
+
+    # Dev batches vary in length: one generalized trace, not one each.
+    @tf.function(reduce_retracing=True)
+    def decode(features):
+        fn, state = search.cached_next_logits(
+            model,
+            features,
+            input_modality=problem.input_modality,
+            target_modality=problem.target_modality,
+            target_space_id=int(problem.target_space_id),
+            max_length=max_length,
+            num_ids=num_ids,
+        )
+        batch = tf.shape(features["target_space_id"])[0]
+        return search.search(
+            fn, state, batch, beam_size=1, max_length=max_length
+        )["ids"]
+
+    return decode
+
+
 class Evaluator:
     """Evaluates a model on the dev split of each problem.
 
@@ -105,7 +141,7 @@ class Evaluator:
         self.label_smoothing = label_smoothing
         self.config = config
         self._eval_steps: dict[tuple[str, str], Callable] = {}
-        self._decoders: dict[tuple[str, str, int], Callable] = {}
+        self._decoders: dict[tuple, Callable] = {}
         self._vocabularies: dict[str, vocabulary_lib.Vocabulary] = {}
         self.decoding = (
             GREEDY
@@ -134,14 +170,17 @@ class Evaluator:
             )
         return self._eval_steps[key]
 
-    def _decoder(self, problem: Any, length: int) -> Callable:
-        key = (problem.input_modality, problem.target_modality, length)
+    def _decoder(self, problem: Any, num_ids: int, length: int) -> Callable:
+        key = (
+            problem.input_modality,
+            problem.target_modality,
+            int(problem.target_space_id),
+            num_ids,
+            length,
+        )
         if key not in self._decoders:
-            self._decoders[key] = steps.make_greedy_decode(
-                self.model,
-                input_modality=key[0],
-                target_modality=key[1],
-                max_length=length,
+            self._decoders[key] = greedy_decode_fn(
+                self.model, problem, num_ids=num_ids, max_length=length
             )
         return self._decoders[key]
 
@@ -185,12 +224,12 @@ class Evaluator:
                 )
                 acc.add("top5", metrics.top_k_correct(logits, targets, 5), n)
             if decoded and vocab is not None:
+                n = vocab.vocab_size
                 if self.decoding == GREEDY:
                     length = _decode_length(targets, self.config)
-                    ids = self._decoder(problem, length)(batch).numpy()
+                    ids = self._decoder(problem, n, length)(batch).numpy()
                 else:
                     ids = np.argmax(logits, axis=-1)
-                n = vocab.vocab_size
                 hypotheses += [vocab.decode(_strip(r, n)) for r in ids]
                 references += [vocab.decode(_strip(r, n)) for r in targets]
         result: dict[str, Any] = {

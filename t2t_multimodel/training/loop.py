@@ -18,17 +18,21 @@ metrics)` hook rather than the log lines.
 Files written to `model_dir`: checkpoints (`model.ckpt-<step>`, the newest
 `keep` kept, every `checkpoint_every` steps and at the end),
 `model_config.json` (the Keras config, so decoding and export rebuild the
-model without gin), `problems.json`, `eval_results.json`, and TensorBoard
+model without gin), `problems.json`, a copy of each vocabulary file the
+problems use (`run_vocabulary.py`), `eval_results.json`, and TensorBoard
 events in `train/` and `eval/`. A run restarted on the same `model_dir`
 resumes at the last checkpoint's step with its optimizer state. A NaN or Inf
 loss stops the run with `NonFiniteLossError`, saving nothing more.
 
-Reliability: `model_dir` is checked for writing (and for room for two
-checkpoints) before anything slow is built; a `model_dir` whose checkpoint was
-saved by a different model configuration fails with
-`errors.IncompatibleCheckpointError` listing what differs (its
-`model_config.json` is left alone); SIGTERM (in the main thread) finishes the
-current step, saves a checkpoint and returns with `"terminated": True`;
+Reliability: `model_dir` is checked for writing (and for room for the
+`keep + 1` checkpoints it may hold at once) before anything slow is built;
+a `model_dir` whose checkpoint was saved by a different model configuration
+or with another vocabulary fails with `errors.IncompatibleCheckpointError`
+saying what differs; nothing is written to `model_dir` before the restore
+succeeds (only what an interrupted save left is removed); a full disk during
+a save fails with `errors.NotWritableError`, the previous checkpoint intact
+(checkpoints.py); SIGTERM (in the main thread) finishes the current step,
+saves a checkpoint and returns with `"terminated": True`;
 `deterministic=True` turns on TensorFlow's op determinism (identical losses
 for a fixed seed on CPU, docs/RELIABILITY.md).
 """
@@ -55,6 +59,7 @@ from t2t_multimodel.training import (
     distribution,
     inputs,
     optimizers,
+    run_vocabulary,
     runner,
 )
 from t2t_multimodel.training import evaluation as evaluation_lib
@@ -197,9 +202,11 @@ def train(
       NonFiniteLossError: the loss became NaN or Inf.
       ValueError: no problem, or a step mixing that cannot run (e.g.
         `per_worker` with several problems per step).
-      errors.NotWritableError: `model_dir` cannot be written.
+      errors.NotWritableError: `model_dir` cannot be written, has too
+        little free space, or its disk fills up during a save.
       errors.IncompatibleCheckpointError: `model_dir` holds a checkpoint of
-        another model configuration.
+        another model configuration or vocabulary, or a data position that
+        does not fit the data (checkpoints.py).
     """
     problems = list(problems)
     data = data or DataConfig()
@@ -216,6 +223,7 @@ def train(
     worker, num_workers, is_chief = distribution.worker_info(strategy)
     if is_chief:
         errors.ensure_writable_dir(model_dir)
+        checkpoints.remove_stale_temp(model_dir)
     else:
         os.makedirs(model_dir, exist_ok=True)
     if deterministic:
@@ -241,11 +249,16 @@ def train(
         opt.build(model.trainable_variables)
         global_step = tf.Variable(0, dtype=tf.int64, trainable=False)
     if is_chief:
+        # Nothing is written to model_dir before the restore succeeds: a
+        # failed start must not leave files that refuse the right config.
         _check_compatible(model_dir, model)
-        # Room for two checkpoints (weights + Adam's two slots each).
-        size = sum(int(w.numpy().nbytes) for w in model.weights)
-        errors.ensure_writable_dir(model_dir, need_bytes=6 * size)
-        _write_run_files(model_dir, model, problems, rates, data)
+        run_vocabulary.check_vocabularies(model_dir, data_dir, problems)
+        # A checkpoint: the weights and Adam's two slots.
+        size = 3 * sum(int(w.numpy().nbytes) for w in model.weights)
+        need, need_for = checkpoints.free_space_needed(
+            model_dir, size, checkpoint.keep
+        )
+        errors.ensure_writable_dir(model_dir, need, need_for)
 
     if data.mixing == "per_worker":
         mine = [problems[mixture.worker_problem(worker, len(problems))]]
@@ -275,8 +288,13 @@ def train(
         keep=checkpoint.keep,
         is_chief=is_chief,
         worker_index=worker,
+        data_fingerprint=inputs.data_fingerprint(mine, data_dir, data),
+        restore_data=checkpoint.restore_data_position,
     )
     step = ckpt.restore()
+    if is_chief:
+        _write_run_files(model_dir, model, problems, rates, data)
+        run_vocabulary.copy_vocabularies(model_dir, data_dir, problems)
     evaluator = evaluation_lib.Evaluator(
         model,
         problems,

@@ -34,25 +34,6 @@ T2T_ADAM_CORRECTION = 0.002
 
 
 @keras.saving.register_keras_serializable(package="t2t_multimodel")
-class ConstantSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """A constant learning rate.
-
-    Args:
-      learning_rate: the rate at every step.
-    """
-
-    def __init__(self, learning_rate: float):
-        self.learning_rate = learning_rate
-
-    def __call__(self, step):
-        del step
-        return tf.constant(self.learning_rate, tf.float32)
-
-    def get_config(self) -> dict:
-        return {"learning_rate": self.learning_rate}
-
-
-@keras.saving.register_keras_serializable(package="t2t_multimodel")
 class NoamSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """T2T's `noam`: linear warmup, then inverse square-root decay.
 

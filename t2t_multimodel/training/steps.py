@@ -1,4 +1,4 @@
-"""The compiled training, evaluation and greedy-decoding steps.
+"""The compiled training and evaluation steps.
 
 One training `tf.function` per sequence of (input modality, target modality)
 pairs: problems with different modalities have different shapes and
@@ -26,7 +26,6 @@ from typing import Any
 
 import tensorflow as tf
 
-from t2t_multimodel.data import vocabulary
 from t2t_multimodel.training import losses as losses_lib
 
 Stats = dict[str, tf.Tensor]
@@ -311,45 +310,3 @@ def make_eval_step(
         }
 
     return eval_step
-
-
-def make_greedy_decode(
-    model: Any,
-    *,
-    input_modality: str,
-    target_modality: str,
-    max_length: int,
-) -> Callable[[Mapping[str, tf.Tensor]], tf.Tensor]:
-    """Returns `decode(features) -> ids [B, max_length]` (greedy, cached).
-
-    Uses the model's incremental decoding (`encode`, `initial_decode_state`,
-    `decode_step`); positions after a row's EOS are PAD.
-    """
-
-    # Dev batches vary in length: one generalized trace, not one each.
-    @tf.function(reduce_retracing=True)
-    def decode(features):
-        encoded = model.encode(
-            features, input_modality=input_modality, training=False
-        )
-        batch = tf.shape(encoded["encoded"])[0]
-        state = model.initial_decode_state(encoded, batch, max_length)
-        space_id = features["target_space_id"]
-        token = tf.zeros([batch], tf.int32)
-        done = tf.zeros([batch], tf.bool)
-        out = tf.TensorArray(tf.int32, size=max_length)
-        for index in tf.range(max_length):
-            logits, state = model.decode_step(
-                token,
-                index,
-                state,
-                target_space_id=space_id,
-                target_modality=target_modality,
-            )
-            token = tf.argmax(logits, axis=-1, output_type=tf.int32)
-            token = tf.where(done, vocabulary.PAD_ID, token)
-            out = out.write(index, token)
-            done = tf.logical_or(done, tf.equal(token, vocabulary.EOS_ID))
-        return tf.transpose(out.stack())  # [B, max_length]
-
-    return decode

@@ -6,16 +6,24 @@ the learning rate, the gradient norm, steps/s and examples/s, and the MoE
 load statistics that `SparseMoE` keeps as non-trainable variables
 (`importance_cv2`, `load_cv2`, `assignment_count`, `dropped_count`, the last
 two also as a dropped fraction).
+
+A disk that fills up under the event files fails with the one-paragraph
+`errors.NotWritableError` of `checkpoints.disk_full_error` (the newest
+checkpoint is intact); the writers then stay quiet, so that the `finally`
+blocks that flush them do not replace that error with another.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import tensorflow as tf
+
+from t2t_multimodel.training import checkpoints
 
 _log = logging.getLogger(__name__)
 
@@ -66,6 +74,19 @@ class Summaries:
         self.enabled = enabled
         self._writers: dict[str, Any] = {}
         self._model_dir = model_dir
+        self._disk_full = False
+
+    @contextlib.contextmanager
+    def _disk_full_check(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except tf.errors.ResourceExhaustedError as e:
+            if not checkpoints.is_disk_full(e):
+                raise
+            self._disk_full = True
+            raise checkpoints.disk_full_error(
+                self._model_dir, f"writing the TensorBoard events ({what})", e
+            ) from None
 
     def _writer(self, name: str):
         if name not in self._writers:
@@ -78,19 +99,25 @@ class Summaries:
         self, split: str, step: int, values: Mapping[str, float]
     ) -> None:
         """Writes `values` (name -> number) under `model_dir/<split>`."""
-        if not self.enabled:
+        if not self.enabled or self._disk_full:
             return
-        with self._writer(split).as_default(step=step):
-            for name, value in values.items():
-                tf.summary.scalar(name, float(value))
+        with self._disk_full_check(split):
+            with self._writer(split).as_default(step=step):
+                for name, value in values.items():
+                    tf.summary.scalar(name, float(value))
 
     def flush(self) -> None:
-        for writer in self._writers.values():
-            writer.flush()
+        if self._disk_full:
+            return
+        with self._disk_full_check("flush"):
+            for writer in self._writers.values():
+                writer.flush()
 
     def close(self) -> None:
-        for writer in self._writers.values():
-            writer.close()
+        if not self._disk_full:
+            with self._disk_full_check("close"):
+                for writer in self._writers.values():
+                    writer.close()
         self._writers = {}
 
 

@@ -266,3 +266,40 @@ class TestErrors:
             pipeline.make_dataset(
                 probs["text"], "train", str(copy), batch_size=2
             )
+
+
+class TestReadExamples:
+    def test_generation_order_across_shards(self, generated):
+        data_dir, probs, vocab = generated
+        problem = probs["text"]  # 40 train examples in 4 shards.
+        stored = list(
+            pipeline.read_examples(problem, "train", data_dir)
+            .map(lambda ex: ex["targets"])
+            .as_numpy_iterator()
+        )
+        expected = [ex["targets"] for ex in problem.generate("train", "")]
+        assert [vocab.decode(ids) for ids in stored] == expected
+        assert all(ids[-1] == vocabulary.EOS_ID for ids in stored)
+
+    def test_only_the_keys_asked_for(self, generated):
+        data_dir, probs, _ = generated
+        labels = pipeline.read_examples(
+            probs["image"], "train", data_dir, keys=("targets",), ordered=False
+        )
+        assert set(labels.element_spec) == {"targets"}
+        ordered = pipeline.read_examples(probs["image"], "train", data_dir)
+        assert sorted(x["targets"] for x in labels.as_numpy_iterator()) == (
+            sorted(x["targets"] for x in ordered.as_numpy_iterator())
+        )
+
+    def test_corrupt_shard_is_named(self, generated, tmp_path):
+        data_dir, probs, _ = generated
+        copy = shutil.copytree(data_dir, tmp_path / "d")
+        shard = str(copy / f"{probs['text'].name}-train-00001-of-00004")
+        with open(shard, "rb") as f:
+            data = f.read()
+        with open(shard, "wb") as f:
+            f.write(data[:-5])
+        dataset = pipeline.read_examples(probs["text"], "train", str(copy))
+        with pytest.raises(tf.errors.InvalidArgumentError, match=shard):
+            list(dataset)

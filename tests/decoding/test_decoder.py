@@ -1,12 +1,9 @@
-"""Tests of ProblemDecoder: raw inputs, cached decoding, classes, model_dir."""
+"""Tests of ProblemDecoder: raw inputs, cached decoding, classes."""
 
 from __future__ import annotations
 
-import json
 import math
-import os
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -199,38 +196,3 @@ class TestClassification:
         out = d.decode(tiny.raw_inputs(tiny.IMAGE_PROBLEM)[:1])
         assert out["classes"][0] == str(out["class_ids"][0])
         assert out["scores"].shape == (1, 2)
-
-
-class TestModelDir:
-    def test_restore_round_trip(self, model, vocab, tmp_path):
-        model_dir = str(tmp_path / "run")
-        os.makedirs(model_dir)
-        with open(os.path.join(model_dir, "model_config.json"), "w") as f:
-            json.dump(keras.saving.serialize_keras_object(model), f)
-        with pytest.raises(decoder.ModelDirError, match="no checkpoint"):
-            decoder.restore_model(model_dir)
-        tf.train.Checkpoint(model=model).save(f"{model_dir}/model.ckpt")
-        restored = decoder.restore_model(model_dir)
-        assert len(restored.weights) == len(model.weights)
-        for a, b in zip(model.weights, restored.weights):  # config order
-            np.testing.assert_array_equal(a.numpy(), b.numpy())
-        with open(os.path.join(model_dir, tiny.VOCAB_FILE), "wb") as f:
-            f.write(vocab.serialized_model)
-        found = decoder.find_vocabulary(tiny.TEXT_PROBLEM, ["", model_dir])
-        assert found.sha256 == vocab.sha256
-        assert decoder.find_vocabulary(tiny.IMAGE_PROBLEM, [model_dir]) is None
-
-    def test_checkpoint_of_another_model(self, model, tmp_path):
-        model_dir = str(tmp_path)
-        with open(os.path.join(model_dir, "model_config.json"), "w") as f:
-            json.dump(keras.saving.serialize_keras_object(model), f)
-        other = tf.train.Checkpoint(model=tf.train.Checkpoint(v=tf.Variable(1)))
-        other.save(f"{model_dir}/model.ckpt")
-        with pytest.raises(decoder.ModelDirError, match="does not match"):
-            decoder.restore_model(model_dir)
-
-    def test_missing_config_and_vocabulary(self, tmp_path):
-        with pytest.raises(decoder.ModelDirError, match="model_config.json"):
-            decoder.restore_model(str(tmp_path))
-        with pytest.raises(decoder.ModelDirError, match="--data_dir"):
-            decoder.find_vocabulary(tiny.TEXT_PROBLEM, [str(tmp_path)])

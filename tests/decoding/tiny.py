@@ -16,10 +16,10 @@ import soundfile
 import tensorflow as tf
 from PIL import Image
 
-from problems import modality_specs
 from problems import problem as problem_lib
 from t2t_multimodel.data import features as features_lib
 from t2t_multimodel.data import preprocessors, vocabulary
+from t2t_multimodel.modalities import specs as modality_specs
 from t2t_multimodel.models import build, decoder, encoder, io_mixer
 
 VOCAB_FILE = "vocab.tiny.64.model"

@@ -24,6 +24,7 @@ from problems import registry
 from programs import demo, demo_report
 from t2t_multimodel.data import tfrecord
 from t2t_multimodel.decoding import decoder as decoder_lib
+from t2t_multimodel.decoding import restore
 from t2t_multimodel.models import build, io_mixer
 from t2t_multimodel.models import decoder as decoder_model
 from t2t_multimodel.models import encoder as encoder_model
@@ -63,6 +64,15 @@ def tiny_paper_model(*, modality_specs):
     )
 
 
+DATA = configs.DataConfig(
+    batch_size=BATCH,
+    batch_unit="examples",
+    max_length=16,
+    mixing="uniform",
+    shuffle_buffer=16,
+)
+
+
 def run_small(out_dir, steps, problem_names=QUICK_PROBLEMS):
     return demo.run_demo(
         out_dir=str(out_dir),
@@ -74,13 +84,7 @@ def run_small(out_dir, steps, problem_names=QUICK_PROBLEMS):
             learning_rate_schedule=1e-3,
             seed=1,
         ),
-        data=configs.DataConfig(
-            batch_size=BATCH,
-            batch_unit="examples",
-            max_length=16,
-            mixing="uniform",
-            shuffle_buffer=16,
-        ),
+        data=DATA,
         evaluation_config=evaluation.EvalConfig(
             steps=1, batch_size=BATCH, max_decode_length=8
         ),
@@ -134,11 +138,11 @@ def check_export_matches_eager(out_dir, problem_names):
     import tensorflow_text  # noqa: F401  (SentencePiece ops of the export)
 
     loaded = tf.saved_model.load(str(out_dir / "export"))
-    model = decoder_lib.restore_model(str(out_dir / "model"))
+    model = restore.restore_model(str(out_dir / "model"))
     results = json.loads((out_dir / "eval_results.json").read_text())
     for problem in registry.resolve(problem_names):
         assert problem.name in loaded.signatures
-        vocab = decoder_lib.find_vocabulary(problem, [str(out_dir / "data")])
+        vocab = restore.find_vocabulary(problem, [str(out_dir / "data")])
         eager = decoder_lib.ProblemDecoder(
             model,
             problem,
@@ -179,6 +183,22 @@ def test_demo_small(tmp_path):
     again = run_small(out_dir, steps=4)
     assert {sub: mtimes(sub) for sub in before} == before
     assert again["problems"] == results["problems"]
+
+    # The final model on the whole dev split: every capped dev example,
+    # although the config asks for one batch of one.
+    full = demo.evaluate(
+        registry.resolve(QUICK_PROBLEMS),
+        model_dir=str(out_dir / "model"),
+        data_dir=str(out_dir / "data"),
+        data=DATA,
+        evaluation_config=evaluation.EvalConfig(
+            steps=1, batch_size=1, max_decode_length=8
+        ),
+        full_dev_split=True,
+    )
+    assert full["step"] == 4 and full["decoding"] == evaluation.GREEDY
+    for values in full["problems"].values():
+        assert values["examples"] == MAX_DEV
 
 
 @pytest.mark.slow
@@ -272,3 +292,18 @@ def test_report_reads_events_counts_examples_and_plots(tmp_path):
         "10",
         "3",
     ]
+
+
+def test_progress_bar_follows_on_step():
+    import io
+
+    import tqdm
+
+    with tqdm.tqdm(total=10, file=io.StringIO()) as bar:
+        demo._show_progress(
+            bar, 3, {"loss": 1.5, "a/loss": 1.5, "a/task_loss": 1.4}
+        )
+        assert bar.n == 3
+        demo._show_progress(bar, 4, {"loss": 2.0, "a/loss": 1.2, "b/loss": 0.8})
+        assert bar.n == 4
+        assert "a, b loss 2.000" in str(bar.postfix)

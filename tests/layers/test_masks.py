@@ -7,22 +7,15 @@ import numpy as np
 from t2t_multimodel.layers import masks
 
 
-def test_causal_mask():
+def test_causal_mask_rect():
     np.testing.assert_array_equal(
-        masks.causal_mask(3),
+        masks.causal_mask_rect(3, 3),
         [[True, False, False], [True, True, False], [True, True, True]],
     )
     # Query rows 2 and 3 of a length-4 sequence.
     np.testing.assert_array_equal(
         masks.causal_mask_rect(2, 4, query_offset=2),
         [[True, True, True, False], [True, True, True, True]],
-    )
-
-
-def test_padding_mask_from_lengths():
-    np.testing.assert_array_equal(
-        masks.padding_mask_from_lengths(np.array([3, 0, 1]), 3),
-        [[True, True, True], [False, False, False], [True, False, False]],
     )
 
 
@@ -39,11 +32,9 @@ def test_attention_mask_combines():
             [[True, False, False], [True, False, False]],
         ],
     )
-    query = np.array([[True, False], [True, True]])
-    mask = np.asarray(masks.attention_mask(query, memory))
-    assert mask.shape == (2, 1, 2, 3)
-    np.testing.assert_array_equal(mask[0, 0, 1], [False, False, False])
-    np.testing.assert_array_equal(mask[1, 0, 1], [True, False, False])
+    mask = np.asarray(masks.attention_mask(memory))
+    assert mask.shape == (2, 1, 1, 3)
+    np.testing.assert_array_equal(mask[1, 0, 0], [True, False, False])
     assert masks.attention_mask() is None
     only_causal = masks.attention_mask(
         causal=True, query_length=2, memory_length=2

@@ -8,8 +8,8 @@ import gin
 import keras
 import pytest
 
-from problems import modality_specs
-from t2t_multimodel.data import features
+from t2t_multimodel.modalities import specs as modality_specs
+from t2t_multimodel.modalities import specs as specs_lib
 from t2t_multimodel.models import build, decoder, encoder
 
 GIN_DIR = os.path.join(
@@ -60,7 +60,7 @@ class TestBuildModel:
         assert model.mixer is None and model.label_smoothing == 0.2
 
     def test_two_specs_under_one_name_fail(self):
-        other = features.ModalitySpec(
+        other = specs_lib.ModalitySpec(
             "symbol",
             "t2t_multimodel.modalities.symbol.SymbolModality",
             {"vocab_size": 10},

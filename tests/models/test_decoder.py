@@ -57,7 +57,7 @@ class TestDecoder:
         h = layer.conv_blocks[0](X)
         z = layer.attentions[0](h, ENCODED, memory_mask=SOURCE_MASK)
         h = layer.attention_norms[0](h + z)
-        expected = layer.moe_norm(h + layer.moe(h))
+        expected = layer.moe_sublayer.norm(h + layer.moe(h))
         np.testing.assert_allclose(np.asarray(out), np.asarray(expected), 1e-6)
 
     def test_causal_and_source_mask(self):

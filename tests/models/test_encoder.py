@@ -67,7 +67,7 @@ class TestEncoder:
         layer = _encoder(num_blocks=1, use_timing_signal=False)
         out = np.asarray(layer(X, padding_mask=MASK))
         h = layer.conv_blocks[0](X, padding_mask=MASK)
-        expected = layer.moe_norm(h + layer.moe(h, padding_mask=MASK))
+        expected = layer.moe_sublayer.norm(h + layer.moe(h, padding_mask=MASK))
         np.testing.assert_allclose(out, np.asarray(expected), atol=1e-6)
         assert len(layer.losses) == 1  # the MoE load-balancing loss
 

@@ -18,7 +18,7 @@ import gin
 import keras
 import pytest
 
-from problems import modality_specs
+from t2t_multimodel.modalities import specs as modality_specs
 from t2t_multimodel.models import build
 
 GIN_DIR = os.path.join(

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from t2t_multimodel.data import features
 from t2t_multimodel.layers import positional
+from t2t_multimodel.modalities import specs as specs_lib
 from t2t_multimodel.models import build, t2t_v19
 from tests import testing
 
@@ -167,7 +167,7 @@ def test_incremental_decoding_matches_full_call():
 
 
 def _tiny_text_model():
-    spec = features.ModalitySpec(
+    spec = specs_lib.ModalitySpec(
         "symbol",
         "t2t_multimodel.modalities.symbol.SymbolModality",
         {"vocab_size": 64},

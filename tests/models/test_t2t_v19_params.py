@@ -12,18 +12,18 @@ import gin
 import numpy as np
 import pytest
 
-from t2t_multimodel.data import features
+from t2t_multimodel.modalities import specs as specs_lib
 from t2t_multimodel.models import build
 
-TEXT = features.ModalitySpec(
+TEXT = specs_lib.ModalitySpec(
     "symbol",
     "t2t_multimodel.modalities.symbol.SymbolModality",
     {"vocab_size": 8192},
 )
-IMAGE = features.ModalitySpec(
+IMAGE = specs_lib.ModalitySpec(
     "image", "t2t_multimodel.modalities.image.ImageModality"
 )
-LABELS = features.ModalitySpec(
+LABELS = specs_lib.ModalitySpec(
     "class_label_1000",
     "t2t_multimodel.modalities.class_label.ClassLabelModality",
     {"num_classes": 1000},

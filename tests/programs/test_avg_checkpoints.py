@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from programs import avg_checkpoints
-from t2t_multimodel.training import checkpoints
+from t2t_multimodel import atomic_write
 from tests.training import fake_problems, test_averaging
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -41,7 +41,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 def _tiny_run(model_dir: str) -> list:
     """Checkpoints at steps 10, 20, 30 of a tiny model; their weights."""
     model, opt = test_averaging._run([fake_problems.text_problem()])
-    checkpoints.write_json_atomic(
+    atomic_write.write_json(
         os.path.join(model_dir, "model_config.json"),
         keras.saving.serialize_keras_object(model),
     )

@@ -83,6 +83,7 @@ DECODE_CASES = [
     ("batch_size", "16", ["BATCH_SIZE = 16"]),
     ("max_input_size", "100", ["MAX_INPUT_LENGTH = 100"]),
     ("max_length", "300", ["MAX_LENGTH = 300"]),
+    ("return_beams", "true", ["RETURN_BEAMS = True"]),
 ]
 
 

@@ -89,6 +89,57 @@ def test_datagen_missing_raw_data_says_what_goes_where(tmp_path):
     assert str(tmp_path / "raw") in line
 
 
+@pytest.mark.parametrize("where", ["a_file", "under_a_file"])
+def test_datagen_data_dir_that_is_or_is_under_a_file(tmp_path, where):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    data_dir = blocker if where == "a_file" else blocker / "data"
+    done = _run(
+        "t2t-mm-datagen",
+        "--problem=demo_translate_ende_ding",
+        f"--data_dir={data_dir}",
+        f"--tmp_dir={tmp_path / 'raw'}",
+    )
+    line = _error_line(done, "t2t-mm-datagen")
+    assert f"cannot write to {data_dir}: " in line
+    assert blocker.read_text() == "not a directory"
+    assert "Building vocabulary" not in done.stderr
+
+
+@pytest.fixture()
+def read_only_dir(tmp_path):
+    """A read-only tmpfs (root ignores file modes; needs mount rights)."""
+    mount_point = tmp_path / "read_only"
+    mount_point.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs"]
+        + [str(mount_point)],
+        capture_output=True,
+    )
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_datagen_read_only_data_dir_fails_before_any_work(
+    tmp_path, read_only_dir
+):
+    done = _run(
+        "t2t-mm-datagen",
+        "--problem=demo_translate_ende_ding",
+        f"--data_dir={read_only_dir}",
+        f"--tmp_dir={tmp_path / 'raw'}",
+    )
+    line = _error_line(done, "t2t-mm-datagen")
+    assert line == (
+        f"t2t-mm-datagen: error: cannot write to {read_only_dir}: Read-only "
+        "file system. Choose a writable directory with free space."
+    )
+    # Checked first: the vocabulary (minutes on real data) was not built.
+    assert "Building vocabulary" not in done.stderr
+
+
 @pytest.fixture(scope="module")
 def train_setup(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli")
@@ -142,6 +193,71 @@ def test_trainer_gin_syntax_error(train_setup):
     done = _train(train_setup, f"--gin_file={bad}")
     line = _error_line(done, "t2t-mm-trainer")
     assert f"gin syntax error in {bad}, line 3" in line
+
+
+def test_trainer_misspelt_macro_names_the_nearest(train_setup):
+    model_dir = train_setup / "misspelt"
+    done = _train(
+        train_setup,
+        "--gin_bindings=PROBLEMS = 'demo_translate_ende_ding'",
+        "--gin_bindings=HIDEN_DIM = 32",
+        model_dir=str(model_dir),
+    )
+    line = _error_line(done, "t2t-mm-trainer")
+    assert line == (
+        "t2t-mm-trainer: error: gin binding 'HIDEN_DIM = 32' sets macro "
+        "HIDEN_DIM, which no gin file of this run defines (it would be "
+        "ignored); did you mean HIDDEN_DIM?"
+    )
+    assert not model_dir.exists()  # Nothing was trained or written.
+
+
+def test_trainer_run_prints_no_gin_lookup_errors(tmp_path):
+    # A real run with a short include: gin's Python-path reader logs an
+    # absl ERROR line ("E... resource_reader.py:55] Path not found:
+    # runs/train.gin") per search-path miss before finding the file;
+    # gin_setup's filter drops them. TF's own C++ log level is left to the
+    # program's default (no TF_CPP_MIN_LOG_LEVEL in the environment).
+    if os.path.isdir(os.path.join(ROOT, "runs")):
+        pytest.skip("a runs/ directory in the checkout shadows gin/runs")
+    fake_problems.write([fake_problems.text_problem()], str(tmp_path / "data"))
+    experiment = EXPERIMENT.replace(
+        repr(
+            os.path.join(ROOT, "t2t_multimodel", "configs", "runs", "train.gin")
+        ),
+        "'runs/train.gin'",
+    )
+    assert "include 'runs/train.gin'" in experiment
+    experiment += (
+        "PROBLEMS = 'unused: the problems come from fake_problems'\n"
+        "loop.train.problems = [@fake_problems.text_problem()]\n"
+        "TRAIN_STEPS = 1\n"
+    )
+    (tmp_path / "experiment.gin").write_text(experiment)
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    done = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(BIN, "t2t-mm-trainer"),
+            "--gin_file=experiment.gin",
+            "--data_dir=data",
+            "--model_dir=model",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Path not found" not in done.stderr, done.stderr[-3000:]
+    errors_logged = [
+        line
+        for line in done.stderr.splitlines()
+        if line.startswith("E") and "resource_reader" in line
+    ]
+    assert not errors_logged
 
 
 def test_trainer_unwritable_model_dir(train_setup):

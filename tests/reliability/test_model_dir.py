@@ -140,6 +140,8 @@ def test_exporter_without_checkpoint(runs, tmp_path):
 
 
 def test_decoder_with_foreign_checkpoint(runs, tmp_path):
+    # The request file is checked before the model is built: it must exist.
+    (tmp_path / "in.txt").write_text("the cat sat\n")
     done = _cli(
         "t2t-mm-decoder",
         f"--model_dir={runs['foreign']}",

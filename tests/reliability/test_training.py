@@ -139,28 +139,120 @@ def test_model_dir_under_a_file_fails_before_building(data_dir, tmp_path):
 
 
 @pytest.fixture()
-def tiny_tmpfs(tmp_path):
-    """A 64 KiB tmpfs (needs root and mount rights; skipped otherwise)."""
-    mount_point = tmp_path / "small_disk"
-    mount_point.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
-        capture_output=True,
-    )
-    if done.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=False)
+def tmpfs(tmp_path):
+    """`tmpfs(size)` mounts a tmpfs (needs root and mount rights, else skips).
+
+    Unmounted lazily at teardown: a TensorBoard writer that failed on the
+    full disk keeps its event file open until the process ends.
+    """
+    mounted = []
+
+    def mount(size: str):
+        mount_point = tmp_path / f"disk_{size}"
+        mount_point.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs"]
+            + [str(mount_point)],
+            capture_output=True,
+        )
+        if done.returncode != 0:
+            pytest.skip("cannot mount a tmpfs here")
+        mounted.append(mount_point)
+        return mount_point
+
+    yield mount
+    for mount_point in mounted:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+@pytest.fixture()
+def tiny_tmpfs(tmpfs):
+    """A 64 KiB tmpfs."""
+    return tmpfs("64k")
 
 
 def test_full_disk_fails_early_with_sizes(data_dir, tiny_tmpfs):
-    # The tiny model's two checkpoints need more than 64 KiB.
+    # The tiny model's checkpoints need more than 64 KiB.
     with pytest.raises(errors.NotWritableError) as info:
         _train(data_dir, str(tiny_tmpfs / "run"), 2)
     message = str(info.value)
     assert "bytes free but needs about" in message
-    assert "two checkpoints" in message
+    assert "6 checkpoints of this model: keep=5" in message
     assert not [f for f in os.listdir(tiny_tmpfs / "run") if "ckpt" in f]
+
+
+def test_free_space_check_counts_the_kept_checkpoints(data_dir, tmpfs):
+    # A checkpoint of the tiny model is 3 x 41,232 bytes (weights and Adam's
+    # two slots): 512 KiB hold 4, not the 6 that keep=5 needs (the check
+    # counted 2 before, so the run started and the disk filled up later).
+    small_tmpfs = tmpfs("512k")
+    with pytest.raises(errors.NotWritableError) as info:
+        _train(data_dir, str(small_tmpfs / "run"), 2)
+    message = str(info.value)
+    assert "needs about 742,176 (6 checkpoints of this model: keep=5" in message
+    assert not [f for f in os.listdir(small_tmpfs / "run") if "ckpt" in f]
+    # keep=2 needs 3: the run fits.
+    result = _train(
+        data_dir,
+        str(small_tmpfs / "run"),
+        2,
+        checkpoint=loop.CheckpointConfig(every=3, keep=2),
+    )
+    assert result["step"] == 2
+
+
+class _FillDiskAtStep(logging.Handler):
+    """Fills the file system of `path` when the step loop logs `step`."""
+
+    def __init__(self, step: int, path):
+        super().__init__()
+        self.step, self.path = step, path
+
+    def emit(self, record):
+        if f"step {self.step}/" not in record.getMessage():
+            return
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:  # ENOSPC: full.
+            pass
+        finally:
+            os.close(fd)
+
+
+def test_disk_filling_up_mid_run(data_dir, tmpfs):
+    # A real full disk (another process fills it after step 3's first
+    # checkpoint at step 2): TensorBoard's event writer or the next save
+    # fails, whichever writes first; the error is one paragraph, the
+    # checkpoint of step 2 is intact, and once space is freed the same
+    # command resumes from it.
+    # 2 MiB: the checkpoints with their data position are ~480 KB here.
+    disk = tmpfs("2m")
+    model_dir = str(disk / "run")
+    filler = disk / "filler"
+    handler = _FillDiskAtStep(3, filler)
+    runner_log = logging.getLogger("t2t_multimodel.training.runner")
+    runner_log.addHandler(handler)
+    old_level = runner_log.level
+    runner_log.setLevel(logging.INFO)
+    small = loop.CheckpointConfig(every=2, keep=2)
+    try:
+        with pytest.raises(errors.NotWritableError) as info:
+            _train(data_dir, model_dir, 6, checkpoint=small)
+    finally:
+        runner_log.removeHandler(handler)
+        runner_log.setLevel(old_level)
+    message = str(info.value)
+    assert f"the disk of {model_dir} is full: " in message
+    assert "No space left on device" in message
+    newest = f"{model_dir}/model.ckpt-2"
+    assert f"the newest complete checkpoint, {newest}, is intact" in message
+    assert tf.train.latest_checkpoint(model_dir).endswith("model.ckpt-2")
+    assert not [n for n in os.listdir(model_dir) if "_temp" in n]
+    filler.unlink()
+    resumed = _train(data_dir, model_dir, 4, checkpoint=small)
+    assert [s for s, _ in _losses(resumed)] == [3, 4]
 
 
 def test_no_space_at_all_names_the_error(tiny_tmpfs):

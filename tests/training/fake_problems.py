@@ -21,6 +21,7 @@ from problems import problem as problem_lib
 from t2t_multimodel.data import features as features_lib
 from t2t_multimodel.data import preprocessors, tfrecord
 from t2t_multimodel.data import vocabulary as vocabulary_lib
+from t2t_multimodel.modalities import specs as specs_lib
 from t2t_multimodel.models import decoder as decoder_lib
 from t2t_multimodel.models import encoder as encoder_lib
 from t2t_multimodel.models import multimodel
@@ -28,20 +29,20 @@ from t2t_multimodel.models import multimodel
 VOCAB_FILE = "vocab.fake.model"
 WORDS = ["ab", "cd", "ef", "gh", "ba", "dc", "fe", "hg"]
 _MOD = "t2t_multimodel.modalities"
-SYMBOL = features_lib.ModalitySpec(
+SYMBOL = specs_lib.ModalitySpec(
     "symbol", f"{_MOD}.symbol.SymbolModality", {"vocab_size": 64}
 )
-IMAGE = features_lib.ModalitySpec(
+IMAGE = specs_lib.ModalitySpec(
     "image",
     f"{_MOD}.image.ImageModality",
     {"entry_filters": (4, 8), "res_filters": (8,), "num_channels": 1},
 )
-LABEL = features_lib.ModalitySpec(
+LABEL = specs_lib.ModalitySpec(
     "class_label_4",
     f"{_MOD}.class_label.ClassLabelModality",
     {"num_classes": 4, "filters": (8, 8, 8, 8)},
 )
-AUDIO = features_lib.ModalitySpec(
+AUDIO = specs_lib.ModalitySpec(
     "audio_spectral",
     f"{_MOD}.audio.AudioSpectralModality",
     {"num_blocks": 2, "filters": (4, 16)},

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from t2t_multimodel import errors
 from t2t_multimodel.training import checkpoints, loop, optimizers
 from tests.training import fake_problems
 
@@ -67,8 +68,11 @@ class TestCheckpointer:
             optimizer=other_opt,
             step=tf.Variable(0, dtype=tf.int64),
         )
-        with pytest.raises(AssertionError):
+        with pytest.raises(errors.IncompatibleCheckpointError) as info:
             restorer.restore()
+        message = str(info.value)
+        assert "model.ckpt-3 does not fit the requested model" in message
+        assert "not in the checkpoint: class_label_4/dense/bias" in message
 
     def test_restore_without_checkpoint_is_step_0(self, tmp_path):
         model, opt = _model_and_optimizer(1)

@@ -56,10 +56,3 @@ class TestExp500k:
         want = 1e-4 / 2 * 0.9999955 ** (40 - (100 - 500_000))
         assert _value(s, 40) == pytest.approx(want, rel=1e-3)
         assert _value(s, 0) == pytest.approx(1e-6 / 2, rel=1e-5)
-
-
-class TestConstant:
-    def test_constant(self):
-        assert _value(schedules.ConstantSchedule(0.3), 123) == pytest.approx(
-            0.3
-        )

@@ -210,10 +210,20 @@ def test_step_mixing_is_a_gin_setting(bindings, step_mixing, k):
 
     gin.clear_config()
     for sub in ("", "models", "runs", "experiments"):
-        gin.add_config_file_search_path(os.path.join(ROOT, "gin", sub))
+        gin.add_config_file_search_path(
+            os.path.join(ROOT, "t2t_multimodel", "configs", sub)
+        )
     try:
         gin.parse_config_files_and_bindings(
-            [os.path.join(ROOT, "gin", "experiments", "demo_all_tiny.gin")],
+            [
+                os.path.join(
+                    ROOT,
+                    "t2t_multimodel",
+                    "configs",
+                    "experiments",
+                    "demo_all_tiny.gin",
+                )
+            ],
             ["DATA_DIR = '/d'", "MODEL_DIR = '/m'", *bindings],
         )
         data = gin.get_bindings(configs.DataConfig)

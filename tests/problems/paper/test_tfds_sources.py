@@ -37,8 +37,8 @@ from PIL import Image
 from tensorflow_datasets.core import splits as splits_lib
 
 import problems  # noqa: F401  (registers every problem)
-from problems import modality_specs, registry
 from problems import problem as problem_lib
+from problems import registry, text_features
 from problems.paper import image_imagenet, speech_librispeech, tfds_sources
 from programs import datagen
 from t2t_multimodel.data import vocabulary
@@ -746,7 +746,7 @@ class TestSameOutputAsRawFiles:
 
 def _vocabulary(data_dir: str) -> vocabulary.Vocabulary:
     return vocabulary.Vocabulary.load(
-        os.path.join(data_dir, modality_specs.SHARED_VOCAB_FILE)
+        os.path.join(data_dir, text_features.SHARED_VOCAB_FILE)
     )
 
 
