@@ -75,11 +75,12 @@ def read_split(problem: Any, data_dir: str, split: str) -> list[dict]:
                 )
             ids = [int(i) for i in value.tolist() if i > 1]  # PAD 0, EOS 1.
             return vocabularies[feature.vocabulary].decode(ids)
-        if value.dtype == object:
-            return bytes(value)
-        if value.ndim == 0:
+        if isinstance(value, bytes):  # Encoded images.
+            return value
+        value = np.asarray(value)
+        if value.ndim == 0:  # Class ids.
             return int(value)
-        return value.astype(np.float32)
+        return value.astype(np.float32)  # Waveforms.
 
     dataset = tf.data.TFRecordDataset(paths).map(
         lambda r: tfrecord.parse_example(r, problem.features)

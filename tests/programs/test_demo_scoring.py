@@ -140,3 +140,28 @@ def test_wav_bytes_round_trip():
     data, rate = soundfile.read(io.BytesIO(demo_scoring.wav_bytes(waveform)))
     assert rate == 16000
     np.testing.assert_allclose(data, waveform, atol=1 / 32768)
+
+
+def test_read_split_gives_raw_inputs(tmp_path):
+    from tests.training import fake_problems
+
+    problems = [
+        fake_problems.text_problem(),
+        fake_problems.image_problem(),
+        fake_problems.speech_problem(),
+    ]
+    fake_problems.write(problems, str(tmp_path))
+    text, image, speech = (
+        demo_scoring.read_split(p, str(tmp_path), "dev") for p in problems
+    )
+    raw = list(fake_problems._text_examples(2, 12))
+    assert [ex["inputs"] for ex in text] == [ex["inputs"] for ex in raw]
+    assert [ex["targets"] for ex in text] == [ex["targets"] for ex in raw]
+    raw_images = list(fake_problems._image_examples(4, 12))
+    assert image[0]["inputs"] == raw_images[0]["inputs"]  # PNG bytes.
+    assert [ex["targets"] for ex in image] == [
+        ex["targets"] for ex in raw_images
+    ]
+    assert speech[0]["inputs"].dtype == np.float32
+    assert speech[0]["inputs"].shape == (1600,)
+    assert isinstance(speech[0]["targets"], str)
