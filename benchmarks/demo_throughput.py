@@ -173,6 +173,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Trains the demo model `args.steps` updates; returns the figures."""
     import gin
 
+    from problems import registry
     from programs import demo, gin_setup
     from t2t_multimodel.training import configs, inputs, loop
 
@@ -195,9 +196,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     evaluation = settings["evaluation_config"]
     num_evals = int(settings.get("num_evals", 1))
     demo_steps = int(gin.query_parameter("TRAIN_STEPS/macro.value"))
-    problems, rates = demo.resolve_problems(args.problems)
-    if data.mixing == "proportional" and data.rates is None and rates:
-        data = dataclasses.replace(data, rates=tuple(rates))
+    # gin binds the mixture's rates (`registry.mixture_rates`) into `data`.
+    problems = registry.resolve(args.problems)
 
     shapes = {}
     for p in problems:
@@ -276,13 +276,14 @@ def per_problem_costs(args: argparse.Namespace) -> dict[str, float]:
     import keras
     import tensorflow as tf
 
+    from problems import registry
     from programs import demo
     from t2t_multimodel.training import inputs, loop, optimizers, steps
 
     bindings = gin.get_bindings(loop.train, resolve_references=True)
     settings = gin.get_bindings(demo.run_demo, resolve_references=True)
     data = settings["data"]
-    problems, _ = demo.resolve_problems(args.problems)
+    problems = registry.resolve(args.problems)
     keras.backend.clear_session()
     keras.utils.set_random_seed(1)
     previous = keras.mixed_precision.global_policy()
