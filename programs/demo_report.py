@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from programs import demo_scoring
 from t2t_multimodel import atomic_write
 
 # The headline metric of each problem: the first of `Problem.metrics`.
@@ -32,11 +33,12 @@ METRIC_LABELS = {
     "bleu": "BLEU",
     "wer": "WER",
     "exact_tree": "exact trees",
+    "bracket_f1": "bracket F1",
 }
 # Accuracies are fractions in eval_results.json (shown as percentages);
 # WER and exact trees are already percentages; BLEU is on a 0-100 scale.
 FRACTION_METRICS = ("accuracy", "accuracy_top1", "accuracy_top5")
-PERCENT_METRICS = ("wer", "exact_tree")
+PERCENT_METRICS = ("wer", "exact_tree", "bracket_f1")
 
 Series = dict[str, list[tuple[int, float]]]
 
@@ -265,6 +267,14 @@ def report(
         "export_dir": os.path.join(out_dir, "export"),
         "training_curves": curves,
     }
+    export_dir = summary["export_dir"]
+    if os.path.exists(os.path.join(export_dir, "saved_model.pb")):
+        # The judged figures: whole dev splits through the export (the
+        # served decoder), each beside its trivial baseline.
+        summary["export_scores"] = demo_scoring.score_export(
+            export_dir, problems, data_dir=os.path.join(out_dir, "data")
+        )
+        summary["export_scores_note"] = demo_scoring.NOTE
     atomic_write.write_json(os.path.join(out_dir, "eval_results.json"), summary)
     if verbose:
         _print_report(problems, summary, seen, out_dir)
@@ -278,6 +288,12 @@ def _print_report(problems, summary, seen, out_dir) -> None:
     print(f"Dev results at step {summary['step']}:")
     rows = _report_rows(problems, summary["problems"], seen)
     print(results_table(rows))
+    if "export_scores" in summary:
+        print(
+            "\nThe export (served decoder) on the whole dev splits, beside "
+            "each metric's trivial baseline (FLAG: not above it):"
+        )
+        print(scores_table(summary["export_scores"]))
     times = ", ".join(
         f"{k[:-2]} {v:.0f} s" for k, v in summary["timings_s"].items()
     )
@@ -286,3 +302,70 @@ def _print_report(problems, summary, seen, out_dir) -> None:
     print(f"Curves:  {summary['training_curves']}")
     print(f"Export:  {summary['export_dir']}")
     sys.stdout.flush()
+
+
+def _check_text(checks: Mapping[str, Any]) -> str:
+    parts = [f"{checks['distinct_outputs']}/{checks['outputs']} distinct"]
+    if "well_formed" in checks:
+        parts.append(f"{100 * checks['well_formed']:.0f}% well-formed")
+    expected = checks.get("expected_output")
+    if expected and "in_domain_target_share" in checks:
+        share = f"{100 * checks['in_domain_target_share']:.0f}%"
+        if "out_of_domain_target_share" in checks:
+            share += f" / OOD {100 * checks['out_of_domain_target_share']:.0f}%"
+        parts.append(f"{expected}: {share}")
+    return ", ".join(parts)
+
+
+def scores_table(scores: Mapping[str, Mapping[str, Any]]) -> str:
+    """The export's dev figures beside their baselines (`demo_scoring`).
+
+    One line per task metric: the value, the trivial baseline's value and
+    what it is, `FLAG` when the metric does not beat its baseline, the dev
+    examples, and the output checks (distinct outputs, well-formed trees,
+    share of outputs in the target language or format in-domain / OOD).
+    """
+    header = (
+        f"{'problem':<28} {'metric':<15} {'value':>7} {'baseline':>8}  "
+        f"{'':4} {'dev ex.':>7}  {'baseline is':<22} checks"
+    )
+    lines = [header, "-" * len(header)]
+    for name, score in scores.items():
+        checks = _check_text(score["checks"])
+        for metric, value in score["metrics"].items():
+            base = score["baselines"].get(metric, {})
+            flag = "" if score["beats_baseline"].get(metric) else "FLAG"
+            lines.append(
+                f"{name:<28} {METRIC_LABELS.get(metric, metric):<15} "
+                f"{format_metric(metric, value):>7} "
+                f"{format_metric(metric, base.get('value')):>8}  {flag:<4} "
+                f"{score['dev_examples']:>7}  {base.get('baseline', '-'):<22} "
+                f"{checks}"
+            )
+            checks = ""
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python3 -m programs.demo_report --out=runs/demo`: (re)score a run.
+
+    Scores a finished demo run's export on the whole dev splits, records the
+    figures in its `eval_results.json` and prints the table.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="runs/demo", help="The demo's --out.")
+    parser.add_argument("--problems", default=None)
+    parser.add_argument(
+        "--batch_size", type=int, default=demo_scoring.DEFAULT_BATCH_SIZE
+    )
+    args = parser.parse_args(argv)
+    scores = demo_scoring.score_run(
+        args.out, problems=args.problems, batch_size=args.batch_size
+    )
+    print(scores_table(scores))
+
+
+if __name__ == "__main__":
+    main()

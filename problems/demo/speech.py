@@ -9,11 +9,17 @@ model work, not how well real speech is recognized.
 
 Sentences: Ding English sides of `MIN_WORDS`-`MAX_WORDS` words made only of
 letters, apostrophes, commas, hyphens and spaces before the final `.!?` (no
-digits or abbreviations, which espeak expands into other words). They keep
-the Ding split (`demo_translate.is_dev`, so no dev sentence of EN-DE is heard
-in speech training); within each split they are ordered by hash and the first
-`NUM_TRAIN` / `NUM_DEV` distinct transcripts are spoken (1,200 / 100; ~2 s
-each).
+digits or abbreviations, which espeak expands into other words), and whose
+words are all among the `VOCAB_WORDS` most frequent words of those
+sentences' transcripts (10,190 speakable sentences, 8,973 distinct words;
+3,935 sentences keep to the 2,000 most frequent). The restriction makes it
+a limited-vocabulary task, as the early read-speech corpora were: a dev
+sentence is new, but its words were heard in training, so a small model can
+learn the sounds of the words instead of meeting most of them once. They
+keep the Ding split (`demo_translate.is_dev`, so no dev sentence of EN-DE is
+heard in speech training); within each split they are ordered by hash and
+the first `NUM_TRAIN` / `NUM_DEV` distinct transcripts are spoken (3,000 of
+3,676 train sentences, all 196 dev sentences; ~1.8 s each).
 
 Audio: the WAV is decoded with soundfile, silence beyond 50 ms at either end
 (|x| < 0.01) is trimmed, and the waveform is resampled to 16 kHz by FFT
@@ -26,6 +32,7 @@ apostrophes removed. Space AUDIO_SPECTRAL -> EN_TOK; the metric is WER.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import hashlib
 import io
@@ -33,7 +40,7 @@ import math
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import soundfile
@@ -51,8 +58,9 @@ ESPEAK_ARGS = ("-v", "en-us", "-s", "160", "--stdout")
 SAMPLE_RATE = 16000
 MIN_WORDS = 4
 MAX_WORDS = 8
-NUM_TRAIN = 1200
-NUM_DEV = 100
+VOCAB_WORDS = 2000
+NUM_TRAIN = 3000
+NUM_DEV = 400  # All of them: 196 dev sentences keep to VOCAB_WORDS.
 NUM_WORKERS = 2  # espeak-ng processes run in parallel (threads wait on them).
 SILENCE_THRESHOLD = 0.01
 SILENCE_MARGIN_S = 0.05
@@ -79,8 +87,17 @@ def is_speakable(sentence: str) -> bool:
     )
 
 
+def frequent_words(transcripts: Iterable[str], count: int) -> set[str]:
+    """The `count` most frequent words of `transcripts` (ties: first seen)."""
+    counts = collections.Counter(w for t in transcripts for w in t.split())
+    return {word for word, _ in counts.most_common(count)}
+
+
 def select_sentences(
-    english: list[str], split: str, count: int
+    english: list[str],
+    split: str,
+    count: int,
+    vocab_words: int | None = VOCAB_WORDS,
 ) -> list[tuple[str, str]]:
     """`(sentence, transcript)` pairs chosen for `split` (see module).
 
@@ -90,12 +107,21 @@ def select_sentences(
         are kept as their first occurrence, in its split.
       split: `train` or `dev` (the Ding split of the sentence).
       count: how many to take, at most.
+      vocab_words: keep only transcripts whose words are all among the this
+        many most frequent words of all speakable transcripts (None: all).
     """
     want_dev = split == problem_lib.DEV
     first: dict[str, str] = {}  # Transcript -> its first sentence, any split.
     for sentence in english:
         if is_speakable(sentence):
             first.setdefault(transcript(sentence), sentence)
+    if vocab_words is not None:
+        allowed = frequent_words(first, vocab_words)
+        first = {
+            text: sentence
+            for text, sentence in first.items()
+            if all(w in allowed for w in text.split())
+        }
     chosen = {
         text: sentence
         for text, sentence in first.items()

@@ -465,10 +465,12 @@ class ConvBlock(keras.layers.Layer):
         """Decodes one position: `x_t` `[B, 1, d]` -> (`[B, 1, d]`, state)."""
         h1, s0 = self.conv_steps[0].step(x_t, state[0])
         y, s1 = self.conv_steps[1].step(h1, state[1])
-        h2 = x_t + y
+        # The steps compute in their state's dtype (float32); under a mixed
+        # policy `x_t` is the compute dtype (bfloat16): add in x_t's.
+        h2 = x_t + ops.cast(y, x_t.dtype)
         h3, s2 = self.conv_steps[2].step(h2, state[2])
         y, s3 = self.conv_steps[3].step(h3, state[3])
-        h4 = self.dropout_layer(x_t + y, training=training)
+        h4 = self.dropout_layer(x_t + ops.cast(y, x_t.dtype), training=training)
         return h4, [s0, s1, s2, s3]
 
     def get_config(self) -> dict:

@@ -50,6 +50,31 @@ class TestText:
         assert capped == train[:3]
         assert train[0][1] == demo_speech.transcript(train[0][0])
 
+    def test_frequent_words_ties_in_order_of_first_use(self):
+        texts = ["b a c", "a d", "c"]
+        # a: 2, c: 2, b: 1, d: 1 -> the two most frequent are a and c.
+        assert demo_speech.frequent_words(texts, 2) == {"a", "c"}
+        # A tie for the last place goes to the word seen first (b, not d).
+        assert demo_speech.frequent_words(texts, 3) == {"a", "c", "b"}
+
+    def test_select_sentences_keeps_to_the_frequent_words(self):
+        common = [f"The cat sat there {n}." for n in ("now", "then")] * 1
+        english = common + [
+            "The cat sat there now.",
+            "The cat sat there quietly.",  # "quietly": seen once.
+            "The dog sat there now.",  # "dog": seen once.
+        ]
+        # Word counts over the distinct transcripts: the, sat, there: 4;
+        # cat: 3; now: 2; then, quietly, dog: 1.
+        both = lambda **kw: [
+            t
+            for split in ("train", "dev")
+            for _, t in demo_speech.select_sentences(english, split, 9, **kw)
+        ]
+        kept = both(vocab_words=5)
+        assert sorted(kept) == ["the cat sat there now"]
+        assert len(both(vocab_words=None)) == 4
+
 
 class TestAudio:
     def test_resample_fft_keeps_a_sine(self):
