@@ -7,5 +7,5 @@
 #   scripts/demo.sh --steps=6000 --out=runs/demo_long
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"
 exec python3 bin/t2t-mm-demo "$@"

@@ -16,7 +16,7 @@ fi
 out="$1"
 shift
 cd "$(dirname "$0")/.."
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"
 mkdir -p "$out/run2"
 python3 bin/t2t-mm-demo --out="$out/run1" "$@"
 # The same data: the second run skips datagen.
