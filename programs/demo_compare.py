@@ -88,12 +88,16 @@ def weight_differences(run1: str, run2: str) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2:
-        print("usage: python3 -m programs.demo_compare RUN1 RUN2", file=sys.stderr)
+        print(
+            "usage: python3 -m programs.demo_compare RUN1 RUN2",
+            file=sys.stderr,
+        )
         return 2
     figures = results_differences(*args)
     weights = weight_differences(*args)
     for title, lines in (("figures", figures), ("weights", weights)):
-        print(f"{title}: {'identical' if not lines else f'{len(lines)} differ'}")
+        verdict = f"{len(lines)} differ" if lines else "identical"
+        print(f"{title}: {verdict}")
         for line in lines[:50]:
             print(f"  {line}")
         if len(lines) > 50:

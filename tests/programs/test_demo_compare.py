@@ -69,6 +69,8 @@ def test_differences_are_named(tmp_path, capsys):
         "problems.p.bleu: 3.25 vs 3.5",
     ]
     (line,) = demo_compare.weight_differences(a, b)
-    assert line.startswith("w/.ATTRIBUTES/VARIABLE_VALUE: max |difference| 0.25")
+    assert line.startswith(
+        "w/.ATTRIBUTES/VARIABLE_VALUE: max |difference| 0.25"
+    )
     assert demo_compare.main([a, b]) == 1
     assert "figures: 3 differ" in capsys.readouterr().out
