@@ -77,11 +77,12 @@ def weight_differences(run1: str, run2: str) -> list[str]:
         x, y = (np.asarray(r.get_tensor(name)) for r in readers)
         if x.shape != y.shape:
             out.append(f"{name}: shape {x.shape} vs {y.shape}")
-        elif x.dtype.kind in "fc" and not np.array_equal(x, y):
-            diff = np.max(np.abs(x.astype(np.float64) - y.astype(np.float64)))
-            out.append(f"{name}: max |difference| {diff:.3g}")
-        elif x.dtype.kind not in "fc" and not np.array_equal(x, y):
-            out.append(f"{name}: differs")
+        elif not np.array_equal(x, y):
+            if x.dtype.kind in "fc":
+                diff = np.max(np.abs(x.astype(np.float64) - y))
+                out.append(f"{name}: max |difference| {diff:.3g}")
+            else:
+                out.append(f"{name}: differs")
     return out
 
 
