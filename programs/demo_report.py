@@ -307,7 +307,15 @@ def _print_report(problems, summary, seen, out_dir) -> None:
 def _check_text(checks: Mapping[str, Any]) -> str:
     parts = [f"{checks['distinct_outputs']}/{checks['outputs']} distinct"]
     if "well_formed" in checks:
-        parts.append(f"{100 * checks['well_formed']:.0f}% well-formed")
+        text = f"{100 * checks['well_formed']:.0f}% well-formed"
+        if "model_well_formed" in checks:
+            # Before the served tree repair (decoding/tree_repair.py).
+            text += f" (model {100 * checks['model_well_formed']:.0f}%"
+            if "out_of_domain_model_well_formed" in checks:
+                ood = checks["out_of_domain_model_well_formed"]
+                text += f", OOD {100 * ood:.0f}%"
+            text += ")"
+        parts.append(text)
     expected = checks.get("expected_output")
     if expected and "in_domain_target_share" in checks:
         share = f"{100 * checks['in_domain_target_share']:.0f}%"

@@ -14,8 +14,10 @@ nothing (`t2t_multimodel.metrics.baselines`):
 - exact trees: 0 (no trivial tree is ever exactly right);
 
 and the checks that the outputs are not one answer for everything:
-distinct outputs, the share of well-formed trees, and the share of outputs
-in the problem's target language or format on in-domain (dev) and
+distinct outputs, the share of well-formed trees (served answers, and the
+share the model wrote as trees before the served repair,
+`decoding/tree_repair.py`), and the share of outputs in the problem's
+target language or format on in-domain (dev) and
 out-of-domain input (`problems/demo/out_of_domain.py`,
 `t2t_multimodel.metrics.language`).
 
@@ -27,6 +29,7 @@ nothing is generated or synthesized again.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -114,21 +117,33 @@ def _request(value: Any) -> Any:
     return value
 
 
+@dataclasses.dataclass(frozen=True)
+class Served:
+    """A signature's answers.
+
+    Attributes:
+      answers: strings for text outputs, int class ids for classification.
+      repaired: per answer, whether the served tree repair changed it (the
+        model had not written a well-formed tree); None for signatures
+        without a `repaired` output (everything but parsing).
+    """
+
+    answers: list[Any]
+    repaired: list[bool] | None
+
+
 def served_outputs(
     signature: Any,
     input_name: str,
     inputs: Sequence[Any],
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
-) -> list[Any]:
-    """The signature's answers for `inputs`, in batches.
-
-    Returns:
-      Strings for text outputs, int class ids for classification.
-    """
+) -> Served:
+    """The signature's answers for `inputs`, in batches."""
     import tensorflow as tf
 
     answers: list[Any] = []
+    repaired: list[bool] = []
     for start in range(0, len(inputs), batch_size):
         chunk = [_request(x) for x in inputs[start : start + batch_size]]
         out = signature(**{input_name: tf.constant(chunk)})
@@ -136,7 +151,13 @@ def served_outputs(
             answers += [int(i) for i in out["class_ids"].numpy().tolist()]
         else:
             answers += [a.decode("utf-8") for a in out["outputs"].numpy()]
-    return answers
+        if "repaired" in out:
+            repaired += [bool(r) for r in out["repaired"].numpy()]
+    return Served(answers, repaired if len(repaired) == len(answers) else None)
+
+
+def _unrepaired_share(repaired: Sequence[bool]) -> float:
+    return 1.0 - sum(repaired) / max(1, len(repaired))
 
 
 def task_metrics(
@@ -213,9 +234,19 @@ def beats(metric: str, value: float | None, baseline: float | None) -> bool:
 
 
 def output_checks(
-    problem: Any, hypotheses: Sequence[Any], ood_outputs: Sequence[str]
+    problem: Any,
+    hypotheses: Sequence[Any],
+    ood_outputs: Sequence[str],
+    *,
+    repaired: Sequence[bool] | None = None,
+    ood_repaired: Sequence[bool] | None = None,
 ) -> dict[str, Any]:
-    """Distinct outputs, well-formed trees and target-language shares."""
+    """Distinct outputs, well-formed trees and target-language shares.
+
+    `repaired` and `ood_repaired` are the served tree repair's flags (see
+    `Served`): with them the checks also give the share of answers that the
+    model itself wrote as well-formed trees, before the repair.
+    """
     checks: dict[str, Any] = {
         "outputs": len(hypotheses),
         "distinct_outputs": len({str(h) for h in hypotheses}),
@@ -223,6 +254,12 @@ def output_checks(
     expected = out_of_domain.expected_output(problem)
     if expected == language.TREE:
         checks["well_formed"] = language.target_share(hypotheses, expected)
+        if repaired is not None:
+            checks["model_well_formed"] = _unrepaired_share(repaired)
+        if ood_repaired is not None:
+            checks["out_of_domain_model_well_formed"] = _unrepaired_share(
+                ood_repaired
+            )
     if expected is not None and all(isinstance(h, str) for h in hypotheses):
         checks["expected_output"] = expected
         checks["in_domain_target_share"] = language.target_share(
@@ -257,14 +294,15 @@ def score_problem(
     input_name = decoder_lib.INPUT_NAMES[decoder_lib.input_kind(problem)]
     dev_inputs = [ex["inputs"] for ex in dev]
     references = [ex["targets"] for ex in dev]
-    hypotheses = served_outputs(
+    served = served_outputs(
         signature, input_name, dev_inputs, batch_size=batch_size
     )
+    hypotheses = served.answers
     ood_inputs = list(out_of_domain.inputs_for(problem))
-    ood_outputs = (
+    ood = (
         served_outputs(signature, input_name, ood_inputs, batch_size=batch_size)
         if ood_inputs
-        else []
+        else Served([], None)
     )
     values = task_metrics(problem, hypotheses, references)
     base = baselines(
@@ -281,7 +319,13 @@ def score_problem(
             m: beats(m, values.get(m), base.get(m, {}).get("value"))
             for m in values
         },
-        "checks": output_checks(problem, hypotheses, ood_outputs),
+        "checks": output_checks(
+            problem,
+            hypotheses,
+            ood.answers,
+            repaired=served.repaired,
+            ood_repaired=ood.repaired if ood_inputs else None,
+        ),
         "samples": [
             {"reference": str(r), "output": str(h)}
             for r, h in list(zip(references, hypotheses))[:3]

@@ -33,7 +33,8 @@ import numpy as np
 import tensorflow as tf
 
 from t2t_multimodel.data import preprocessors, vocabulary
-from t2t_multimodel.decoding import restore, samplers, search
+from t2t_multimodel.decoding import restore, samplers, search, tree_repair
+from t2t_multimodel.metrics import names as metric_names
 
 # Restoring lives in restore.py; these names stay importable from here for
 # the programs that import them from this module (programs/decoder.py).
@@ -108,6 +109,12 @@ def output_kind(problem: Any) -> str:
     )
 
 
+def writes_trees(problem: Any) -> bool:
+    """Whether `problem` answers with linearized trees (parsing)."""
+    scored = set(getattr(problem, "metrics", ()))
+    return bool(scored & {metric_names.EXACT_TREE, metric_names.BRACKET_F1})
+
+
 def _check(ok: tf.Tensor, name: str, what: str) -> tf.Operation:
     """Asserts `ok` `[B]`; the error names the failing batch positions."""
     bad = tf.reshape(tf.where(tf.logical_not(ok)), [-1])
@@ -148,6 +155,7 @@ class ProblemDecoder:
         self.input_kind = input_kind(problem)
         self.output_kind = output_kind(problem)
         self.input_name = INPUT_NAMES[self.input_kind]
+        self.writes_trees = writes_trees(problem)
         self.input_modality = problem.input_modality
         self.target_modality = problem.target_modality
         if TEXT in (self.input_kind, self.output_kind) and vocabulary is None:
@@ -377,6 +385,9 @@ class ProblemDecoder:
         """Raw requests `tf.string [B]` -> the serving outputs.
 
         Text targets: `outputs` tf.string `[B]` and `scores` float32 `[B]`.
+        Linearized trees (parsing) are balanced by `tree_repair` so that
+        every answer is a well-formed tree; `repaired` bool `[B]` says which
+        answers the model had not written as trees.
         Class labels: `classes` tf.string `[B]`, `class_ids` int64 `[B]`,
         `scores` float32 `[B, k]`, `top_k_class_ids` int64 `[B, k]`,
         `top_k_classes` tf.string `[B, k]` (best first).
@@ -392,9 +403,14 @@ class ProblemDecoder:
                 "top_k_class_ids": ids,
                 "top_k_classes": names,
             }
+        outputs = self.vocabulary.tf_detokenize(decoded["ids"])
+        if not self.writes_trees:
+            return {"outputs": outputs, "scores": decoded["scores"]}
+        outputs, repaired = tree_repair.repair_trees(outputs)
         return {
-            "outputs": self.vocabulary.tf_detokenize(decoded["ids"]),
+            "outputs": outputs,
             "scores": decoded["scores"],
+            "repaired": repaired,
         }
 
     def decode(self, raw: Sequence[str | bytes]) -> dict[str, np.ndarray]:

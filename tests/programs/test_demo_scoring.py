@@ -129,6 +129,32 @@ class TestOutputChecks:
         checks = demo_scoring.output_checks(problem, outputs, outputs)
         assert checks["well_formed"] == 0.5
         assert checks["out_of_domain_target_share"] == 0.5
+        assert "model_well_formed" not in checks
+
+    def test_parse_shares_before_the_served_repair(self):
+        problem = FakeProblem("parse", ("exact_tree",), 3, 15)
+        served = ["S NP NN /NP /S", "S NN /S", "S XX /S", "S NN /S"]
+        checks = demo_scoring.output_checks(
+            problem,
+            served,
+            served[:2],
+            repaired=[False, True, True, False],
+            ood_repaired=[True, True],
+        )
+        assert checks["well_formed"] == 1.0
+        assert checks["model_well_formed"] == 0.5
+        assert checks["out_of_domain_model_well_formed"] == 0.0
+        scores = {
+            "parse": {
+                "dev_examples": 4,
+                "metrics": {"exact_tree": 0.0},
+                "baselines": {},
+                "beats_baseline": {"exact_tree": False},
+                "checks": checks,
+            }
+        }
+        table = demo_report.scores_table(scores)
+        assert "100% well-formed (model 50%, OOD 0%)" in table
 
 
 def test_wav_bytes_round_trip():
