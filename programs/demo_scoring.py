@@ -52,12 +52,24 @@ NOTE = (
 LOWER_IS_BETTER = (metrics.WER,)
 
 
-def read_split(problem: Any, data_dir: str, split: str) -> list[dict]:
+def read_split(
+    problem: Any,
+    data_dir: str,
+    split: str,
+    keys: Sequence[str] = ("inputs", "targets"),
+) -> list[dict]:
     """The examples of one split from its shards, as raw model inputs.
 
+    Args:
+      problem: the problem (name, features).
+      data_dir: its shards and vocabulary.
+      split: `"train"` or `"dev"`.
+      keys: the features to read; the others are not parsed (a baseline
+        needs the train targets only, not 60,000 images).
+
     Returns:
-      Dicts with `inputs` (a str for text, PNG bytes for images, float32
-      `[S]` for audio) and `targets` (a str, or an int class id).
+      Dicts with `keys` of `inputs` (a str for text, PNG bytes for images,
+      float32 `[S]` for audio) and `targets` (a str, or an int class id).
     """
     import tensorflow as tf
 
@@ -85,13 +97,38 @@ def read_split(problem: Any, data_dir: str, split: str) -> list[dict]:
             return int(value)
         return value.astype(np.float32)  # Waveforms.
 
+    features = {key: problem.features[key] for key in keys}
     dataset = tf.data.TFRecordDataset(paths).map(
-        lambda r: tfrecord.parse_example(r, problem.features)
+        lambda r: tfrecord.parse_example(r, features)
     )
-    return [
-        {key: convert(key, ex[key]) for key in ("inputs", "targets")}
-        for ex in dataset.as_numpy_iterator()
-    ]
+    if all(tuple(f.shape) == () for f in features.values()):
+        # Scalars (class ids): whole batches, not one example per call.
+        batches = dataset.batch(8192).as_numpy_iterator()
+        examples = (
+            dict(zip(b, row))
+            for b in batches
+            for row in zip(*(b[key] for key in b))
+        )
+    else:
+        examples = dataset.as_numpy_iterator()
+    return [{key: convert(key, ex[key]) for key in keys} for ex in examples]
+
+
+def needs_train_targets(problem: Any) -> bool:
+    """Whether a baseline of `problem` (`baselines`) reads train targets.
+
+    All but copying the input: the majority class, the best constant
+    output of an image or audio input, right-branching trees with the train
+    trees' labels.
+    """
+    from t2t_multimodel.decoding import decoder as decoder_lib
+
+    text_inputs = decoder_lib.input_kind(problem) == decoder_lib.TEXT
+    return any(
+        name in (metrics.TOP1, metrics.BRACKET_F1)
+        or (name in (metrics.BLEU, metrics.WER) and not text_inputs)
+        for name in problem.metrics
+    )
 
 
 def wav_bytes(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
@@ -287,9 +324,14 @@ def score_problem(
     from t2t_multimodel.decoding import decoder as decoder_lib
 
     dev = read_split(problem, data_dir, "dev")
-    train_targets = [
-        ex["targets"] for ex in read_split(problem, data_dir, "train")
-    ]
+    train_targets = (
+        [
+            ex["targets"]
+            for ex in read_split(problem, data_dir, "train", ("targets",))
+        ]
+        if needs_train_targets(problem)
+        else []
+    )
     signature = loaded.signatures[problem.name]
     input_name = decoder_lib.INPUT_NAMES[decoder_lib.input_kind(problem)]
     dev_inputs = [ex["inputs"] for ex in dev]

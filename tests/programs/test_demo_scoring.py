@@ -191,3 +191,24 @@ def test_read_split_gives_raw_inputs(tmp_path):
     assert speech[0]["inputs"].dtype == np.float32
     assert speech[0]["inputs"].shape == (1600,)
     assert isinstance(speech[0]["targets"], str)
+
+
+def test_read_split_of_some_keys_and_which_problems_read_train(tmp_path):
+    from tests.training import fake_problems
+
+    text = fake_problems.text_problem()
+    image = fake_problems.image_problem()
+    speech = fake_problems.speech_problem()
+    fake_problems.write([text, image, speech], str(tmp_path))
+    # Class ids come in whole batches; the images are not read.
+    labels = demo_scoring.read_split(image, str(tmp_path), "dev", ("targets",))
+    raw_images = list(fake_problems._image_examples(4, 12))
+    assert labels == [{"targets": ex["targets"]} for ex in raw_images]
+    assert all(type(ex["targets"]) is int for ex in labels)
+    words = demo_scoring.read_split(text, str(tmp_path), "dev", ("targets",))
+    raw = list(fake_problems._text_examples(2, 12))
+    assert words == [{"targets": ex["targets"]} for ex in raw]
+    # Translation's baseline copies the input; the others need train targets.
+    assert not demo_scoring.needs_train_targets(text)
+    assert demo_scoring.needs_train_targets(image)  # Majority class.
+    assert demo_scoring.needs_train_targets(speech)  # Best constant output.
