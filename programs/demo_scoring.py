@@ -114,23 +114,6 @@ def read_split(
     return [{key: convert(key, ex[key]) for key in keys} for ex in examples]
 
 
-def needs_train_targets(problem: Any) -> bool:
-    """Whether a baseline of `problem` (`baselines`) reads train targets.
-
-    All but copying the input: the majority class, the best constant
-    output of an image or audio input, right-branching trees with the train
-    trees' labels.
-    """
-    from t2t_multimodel.decoding import decoder as decoder_lib
-
-    text_inputs = decoder_lib.input_kind(problem) == decoder_lib.TEXT
-    return any(
-        name in (metrics.TOP1, metrics.BRACKET_F1)
-        or (name in (metrics.BLEU, metrics.WER) and not text_inputs)
-        for name in problem.metrics
-    )
-
-
 def wav_bytes(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
     """A float waveform as 16-bit PCM WAV bytes (what a client sends)."""
     import soundfile
@@ -322,18 +305,23 @@ def score_problem(
 ) -> dict[str, Any]:
     """The export's figures, baselines and checks for one problem."""
     from t2t_multimodel.decoding import decoder as decoder_lib
+    from t2t_multimodel.decoding import scoring
 
+    input_kind = decoder_lib.input_kind(problem)
     dev = read_split(problem, data_dir, "dev")
+    needs_train = scoring.needs_train_targets(
+        problem.metrics, text_inputs=input_kind == decoder_lib.TEXT
+    )
     train_targets = (
         [
             ex["targets"]
             for ex in read_split(problem, data_dir, "train", ("targets",))
         ]
-        if needs_train_targets(problem)
+        if needs_train
         else []
     )
     signature = loaded.signatures[problem.name]
-    input_name = decoder_lib.INPUT_NAMES[decoder_lib.input_kind(problem)]
+    input_name = decoder_lib.INPUT_NAMES[input_kind]
     dev_inputs = [ex["inputs"] for ex in dev]
     references = [ex["targets"] for ex in dev]
     served = served_outputs(
@@ -366,7 +354,7 @@ def score_problem(
             hypotheses,
             ood.answers,
             repaired=served.repaired,
-            ood_repaired=ood.repaired if ood_inputs else None,
+            ood_repaired=ood.repaired,
         ),
         "samples": [
             {"reference": str(r), "output": str(h)}

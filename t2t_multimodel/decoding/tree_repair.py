@@ -32,6 +32,7 @@ a model trained on it).
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import NamedTuple
 
 import tensorflow as tf
 
@@ -58,33 +59,88 @@ def _add(buffer: tf.Tensor, index: tf.Tensor, value: tf.Tensor) -> tf.Tensor:
     )
 
 
-# The loop state: output tokens and their count; the open phrases (labels,
-# output position of their opener, children so far) and their count; the
-# top-level phrases and leaves so far.
-_OUT, _OUT_LEN, _LABELS, _POS, _CHILDREN, _DEPTH, _TOP_PHRASES, _TOP_LEAVES = (
-    range(8)
-)
+class _State(NamedTuple):
+    """The loop state of `_repair_one`.
+
+    Attributes:
+      out: output tokens (a buffer; the first `out_len` are written).
+      out_len: output tokens written.
+      labels: labels of the open phrases, outermost first.
+      pos: output position of each open phrase's opener.
+      children: children of each open phrase so far.
+      depth: open phrases.
+      top_phrases: finished top-level phrases.
+      top_leaves: top-level leaves.
+    """
+
+    out: tf.Tensor
+    out_len: tf.Tensor
+    labels: tf.Tensor
+    pos: tf.Tensor
+    children: tf.Tensor
+    depth: tf.Tensor
+    top_phrases: tf.Tensor
+    top_leaves: tf.Tensor
 
 
-def _close_innermost(state: tuple) -> tuple:
+def _close_innermost(s: _State) -> _State:
     """Closes the innermost open phrase (dropping it if it has no child)."""
-    out, out_len, labels, pos, children, depth, top_phrases, top_leaves = state
-    d = depth - 1
-    empty = tf.equal(children[d], 0)
-    out = _set(out, out_len, trees.CLOSE + labels[d])
-    out_len = tf.where(empty, pos[d], out_len + 1)
+    d = s.depth - 1
+    empty = tf.equal(s.children[d], 0)
     kept = tf.where(empty, 0, 1)
-    # The closed phrase is a child of the phrase around it, or a top node.
-    children = _add(children, tf.maximum(d - 1, 0), tf.where(d > 0, kept, 0))
-    top_phrases += tf.where(d > 0, 0, kept)
-    return out, out_len, labels, pos, children, d, top_phrases, top_leaves
-
-
-def _close_down_to(state: tuple, depth: tf.Tensor) -> tuple:
-    """Closes open phrases until `depth` of them are left open."""
-    return tf.while_loop(
-        lambda *s: s[_DEPTH] > depth, lambda *s: _close_innermost(s), state
+    return s._replace(
+        out=_set(s.out, s.out_len, trees.CLOSE + s.labels[d]),
+        out_len=tf.where(empty, s.pos[d], s.out_len + 1),
+        # The closed phrase is a child of the phrase around it, or a top node.
+        children=_add(
+            s.children, tf.maximum(d - 1, 0), tf.where(d > 0, kept, 0)
+        ),
+        depth=d,
+        top_phrases=s.top_phrases + tf.where(d > 0, 0, kept),
     )
+
+
+def _close_down_to(s: _State, depth: tf.Tensor) -> _State:
+    """Closes open phrases until `depth` of them are left open."""
+    (s,) = tf.while_loop(
+        lambda s: s.depth > depth, lambda s: (_close_innermost(s),), (s,)
+    )
+    return s
+
+
+def _open_phrase(token: tf.Tensor, s: _State) -> _State:
+    return s._replace(
+        out=_set(s.out, s.out_len, token),
+        out_len=s.out_len + 1,
+        labels=_set(s.labels, s.depth, token),
+        pos=_set(s.pos, s.depth, s.out_len),
+        children=_set(s.children, s.depth, tf.constant(0)),
+        depth=s.depth + 1,
+    )
+
+
+def _add_leaf(token: tf.Tensor, s: _State) -> _State:
+    inside = s.depth > 0
+    return s._replace(
+        out=_set(s.out, s.out_len, token),
+        out_len=s.out_len + 1,
+        children=_add(
+            s.children, tf.maximum(s.depth - 1, 0), tf.where(inside, 1, 0)
+        ),
+        top_leaves=s.top_leaves + tf.where(inside, 0, 1),
+    )
+
+
+def _close_phrase(token: tf.Tensor, s: _State) -> _State:
+    label = tf.strings.substr(token, 1, tf.strings.length(token) - 1)
+    matches = tf.where(tf.equal(s.labels[: s.depth], label))[:, 0]
+    # The innermost open phrase of that label, or nothing to close.
+    keep = tf.cond(
+        tf.size(matches) > 0,
+        lambda: tf.cast(matches[-1], tf.int32),
+        lambda: s.depth,
+    )
+    return _close_down_to(s, keep)
 
 
 def _repair_one(
@@ -104,80 +160,35 @@ def _repair_one(
         & tf.not_equal(tokens, filler_tag)
         & ~is_closer
     )
-    state = (
-        tf.fill([2 * n + 1], ""),  # Each token writes at most one closer.
-        tf.constant(0),
-        tf.fill([n + 1], ""),
-        tf.zeros([n + 1], tf.int32),
-        tf.zeros([n + 1], tf.int32),
-        tf.constant(0),
-        tf.constant(0),
-        tf.constant(0),
+    state = _State(
+        out=tf.fill([2 * n + 1], ""),  # Each token writes at most one closer.
+        out_len=tf.constant(0),
+        labels=tf.fill([n + 1], ""),
+        pos=tf.zeros([n + 1], tf.int32),
+        children=tf.zeros([n + 1], tf.int32),
+        depth=tf.constant(0),
+        top_phrases=tf.constant(0),
+        top_leaves=tf.constant(0),
     )
 
-    def open_phrase(token, s):
-        out, out_len, labels, pos, children, depth, top_phrases, top_leaves = s
-        return (
-            _set(out, out_len, token),
-            out_len + 1,
-            _set(labels, depth, token),
-            _set(pos, depth, out_len),
-            _set(children, depth, tf.constant(0)),
-            depth + 1,
-            top_phrases,
-            top_leaves,
-        )
-
-    def add_leaf(token, s):
-        out, out_len, labels, pos, children, depth, top_phrases, top_leaves = s
-        inside = depth > 0
-        return (
-            _set(out, out_len, token),
-            out_len + 1,
-            labels,
-            pos,
-            _add(children, tf.maximum(depth - 1, 0), tf.where(inside, 1, 0)),
-            depth,
-            top_phrases,
-            top_leaves + tf.where(inside, 0, 1),
-        )
-
-    def close_phrase(token, s):
-        label = tf.strings.substr(token, 1, tf.strings.length(token) - 1)
-        depth = s[_DEPTH]
-        matches = tf.where(tf.equal(s[_LABELS][:depth], label))[:, 0]
-        # The innermost open phrase of that label, or nothing to close.
-        keep = tf.cond(
-            tf.size(matches) > 0,
-            lambda: tf.cast(matches[-1], tf.int32),
-            lambda: depth,
-        )
-        return _close_down_to(s, keep)
-
-    def step(i, *s):
+    def step(i, s):
         token = tokens[i]
         s = tf.cond(
             is_closer[i],
-            lambda: close_phrase(token, s),
+            lambda: _close_phrase(token, s),
             lambda: tf.cond(
                 is_phrase[i],
-                lambda: open_phrase(token, s),
-                lambda: add_leaf(token, s),
+                lambda: _open_phrase(token, s),
+                lambda: _add_leaf(token, s),
             ),
         )
-        return (i + 1, *s)
+        return i + 1, s
 
-    _, *state = tf.while_loop(
-        lambda i, *s: i < n,
-        step,
-        (tf.constant(0), *state),
-    )
-    state = _close_down_to(tuple(state), tf.constant(0))
-    body = state[_OUT][: state[_OUT_LEN]]
-    one_phrase = tf.equal(state[_TOP_PHRASES], 1) & tf.equal(
-        state[_TOP_LEAVES], 0
-    )
-    filler = tf.fill([tf.where(tf.equal(state[_OUT_LEN], 0), 1, 0)], filler_tag)
+    _, state = tf.while_loop(lambda i, s: i < n, step, (tf.constant(0), state))
+    state = _close_down_to(state, tf.constant(0))
+    body = state.out[: state.out_len]
+    one_phrase = tf.equal(state.top_phrases, 1) & tf.equal(state.top_leaves, 0)
+    filler = tf.fill([tf.where(tf.equal(state.out_len, 0), 1, 0)], filler_tag)
     wrapped = tf.concat(
         [[root_label], body, filler, [trees.CLOSE + root_label]], axis=0
     )

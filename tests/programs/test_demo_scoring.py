@@ -208,7 +208,14 @@ def test_read_split_of_some_keys_and_which_problems_read_train(tmp_path):
     words = demo_scoring.read_split(text, str(tmp_path), "dev", ("targets",))
     raw = list(fake_problems._text_examples(2, 12))
     assert words == [{"targets": ex["targets"]} for ex in raw]
-    # Translation's baseline copies the input; the others need train targets.
-    assert not demo_scoring.needs_train_targets(text)
-    assert demo_scoring.needs_train_targets(image)  # Majority class.
-    assert demo_scoring.needs_train_targets(speech)  # Best constant output.
+    # Translation's baseline copies the input; the others need train targets
+    # (what score_problem asks before reading the train split).
+    from t2t_multimodel.decoding import decoder, scoring
+
+    def needs_train_targets(p):
+        text_inputs = decoder.input_kind(p) == decoder.TEXT
+        return scoring.needs_train_targets(p.metrics, text_inputs=text_inputs)
+
+    assert not needs_train_targets(text)
+    assert needs_train_targets(image)  # Majority class.
+    assert needs_train_targets(speech)  # Best constant output.
